@@ -1,0 +1,1 @@
+"""Local runner: broker, database, services and the demo on one machine."""

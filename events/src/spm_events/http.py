@@ -1,0 +1,108 @@
+"""Guards every service's HTTP API puts in front of its routes: body size and JSON depth limits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class RequestRejected(Exception):
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+def json_nesting_depth(body: bytes) -> int:
+    """Return the deepest nesting of arrays and objects in a JSON text, without parsing values."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+class BodyLimitMiddleware:
+    """Reject bodies larger than ``max_bytes`` with 413 and JSON nested deeper than ``max_depth`` with 422.
+
+    The body is read here in full (it is at most ``max_bytes``) and replayed to the route, so a route
+    never sees a body that breaks either limit and nothing is written for one.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await self._read_bounded_body(scope, receive)
+            self._check_depth(scope, body)
+        except RequestRejected as rejection:
+            await _send_json(send, rejection.status_code, {"detail": rejection.detail})
+            return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _read_bounded_body(self, scope: Scope, receive: Receive) -> bytes:
+        too_large = RequestRejected(413, f"request body is larger than the limit of {self.max_bytes} bytes")
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RequestRejected(400, "client disconnected before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _check_depth(self, scope: Scope, body: bytes) -> None:
+        content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
+        if b"json" in content_type and json_nesting_depth(body) > self.max_depth:
+            raise RequestRejected(422, f"JSON body is nested deeper than the limit of {self.max_depth} levels")
+
+
+async def _send_json(send: Send, status_code: int, payload: dict[str, Any]) -> None:
+    body = json.dumps(payload).encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status_code,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,88 @@
+"""faust-streaming glue for processors whose read models record their own Kafka positions.
+
+faust-streaming 0.15.3 can record an offset as committed when the commit failed, and with agent
+concurrency above 1 it can commit past a message still in flight. So the consumer group's
+committed offsets are never trusted here: on every assignment each partition is sought to the
+position recorded with the read model, and the agent that writes runs with concurrency 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Iterable
+
+import faust
+from faust.types import TP
+
+from spm_events.readmodel import Handler, KafkaPosition, Outcome, PositionedReadModel
+from spm_events.registry import DEADLETTER_TOPIC
+from spm_events.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+
+def create_processor_app(app_id: str, settings: ServiceSettings) -> faust.App:
+    """Create a faust app with no web server, no local table store and no leader topic."""
+    return faust.App(
+        app_id,
+        broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
+        store="memory://",
+        web_enabled=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=100,
+        producer_acks=-1,
+    )
+
+
+def attach_read_model(
+    app: faust.App,
+    read_model: PositionedReadModel,
+    topic_names: Iterable[str],
+    handler: Handler,
+) -> None:
+    """Feed every message of ``topic_names`` to ``handler`` through ``read_model``'s position bookkeeping."""
+    topic_names = tuple(topic_names)
+    source = app.topic(*topic_names, key_serializer="raw", value_serializer="raw")
+    dead_letter_topic = app.topic(DEADLETTER_TOPIC.name, key_serializer="raw", value_serializer="raw")
+    applied_count = 0
+
+    @app.on_partitions_assigned.connect
+    async def resume_from_recorded_positions(sender: faust.App, assigned: set[TP], **_: object) -> None:
+        recorded = await asyncio.to_thread(read_model.recorded_offsets)
+        for partition in assigned:
+            if partition.topic not in topic_names:
+                continue
+            applied = recorded.get((partition.topic, partition.partition))
+            next_offset = 0 if applied is None else applied + 1
+            logger.info(
+                "resuming consumer=%s topic=%s partition=%s at offset=%s",
+                read_model.consumer, partition.topic, partition.partition, next_offset,
+            )
+            await app.consumer.seek(partition, next_offset)
+
+    async def apply_messages(stream: faust.StreamT) -> None:
+        nonlocal applied_count
+        async for event in stream.events():
+            message = event.message
+            position = KafkaPosition(message.topic, message.partition, message.offset)
+            outcome, reason = await asyncio.to_thread(read_model.apply, position, message.value, handler)
+            if outcome is Outcome.DEAD_LETTERED:
+                await dead_letter_topic.send(
+                    key=message.key,
+                    value=message.value,
+                    headers={
+                        "spm-consumer": read_model.consumer.encode(),
+                        "spm-source": f"{position.topic}/{position.partition}/{position.offset}".encode(),
+                        "spm-reason": (reason or "").encode()[:1000],
+                    },
+                    force=True,
+                )
+                await asyncio.to_thread(read_model.record_dead_letter, position, reason or "")
+            elif outcome is Outcome.APPLIED:
+                applied_count += 1
+                if applied_count % 500 == 0:
+                    logger.info("consumer=%s applied=%s", read_model.consumer, applied_count)
+
+    app.agent(source, name=f"{read_model.consumer}-apply", concurrency=1)(apply_messages)

@@ -1,0 +1,114 @@
+"""The one registry of topics, their keys, and the event types published on each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from spm_events.envelope import Envelope, event_id_for
+from spm_events.schemas import (
+    CheckInRecordedV1,
+    CollaboratorTaggedV1,
+    GoalCreatedV1,
+    GoalFollowedV1,
+    GoalUnfollowedV1,
+    KeyResultAddedV1,
+    Payload,
+)
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    producer: str
+    key: str
+    partitions: int = 3
+
+
+GOALS_TOPIC = Topic("spm.goals.v1", producer="goals", key="goal id (the aggregate id)")
+SOCIAL_TOPIC = Topic("spm.social.v1", producer="social", key="social aggregate id (one per goal)")
+SCORES_TOPIC = Topic("spm.scores.v1", producer="scoring", key="person id")
+NOTIFICATIONS_TOPIC = Topic("spm.notifications.v1", producer="notifications", key="recipient id")
+DEADLETTER_TOPIC = Topic("spm.deadletter.v1", producer="any processor", key="original key", partitions=1)
+
+TOPICS: dict[str, Topic] = {
+    topic.name: topic
+    for topic in (GOALS_TOPIC, SOCIAL_TOPIC, SCORES_TOPIC, NOTIFICATIONS_TOPIC, DEADLETTER_TOPIC)
+}
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    version: int
+    model: type[Payload]
+    topic: Topic
+
+    @property
+    def type(self) -> str:
+        return f"spm.{self.topic.producer}.{self.name}.v{self.version}"
+
+    @property
+    def source(self) -> str:
+        return f"/spm/{self.topic.producer}"
+
+    @property
+    def dataschema(self) -> str:
+        return f"urn:spm:schema:{self.topic.producer}.{self.name}:{self.version}"
+
+
+EVENT_TYPES: dict[str, EventType] = {
+    event_type.type: event_type
+    for event_type in (
+        EventType("GoalCreated", 1, GoalCreatedV1, GOALS_TOPIC),
+        EventType("KeyResultAdded", 1, KeyResultAddedV1, GOALS_TOPIC),
+        EventType("CheckInRecorded", 1, CheckInRecordedV1, GOALS_TOPIC),
+        EventType("GoalFollowed", 1, GoalFollowedV1, SOCIAL_TOPIC),
+        EventType("GoalUnfollowed", 1, GoalUnfollowedV1, SOCIAL_TOPIC),
+        EventType("CollaboratorTagged", 1, CollaboratorTaggedV1, SOCIAL_TOPIC),
+    )
+}
+
+_EVENT_TYPE_BY_MODEL = {event_type.model: event_type for event_type in EVENT_TYPES.values()}
+
+
+class UnknownEventTypeError(KeyError):
+    """Raised for an envelope type that the registry does not list."""
+
+
+def event_type_for(type_name: str) -> EventType:
+    """Look up a registered event type by its CloudEvents ``type`` attribute."""
+    try:
+        return EVENT_TYPES[type_name]
+    except KeyError:
+        raise UnknownEventTypeError(type_name) from None
+
+
+def new_envelope(
+    payload: Payload,
+    *,
+    subject: str,
+    org_id: str,
+    actor_id: str,
+    aggregate_version: int,
+    time: datetime,
+) -> Envelope:
+    """Wrap a payload in its envelope, with the id derived from the aggregate id and version."""
+    event_type = _EVENT_TYPE_BY_MODEL[type(payload)]
+    return Envelope(
+        id=event_id_for(subject, aggregate_version),
+        source=event_type.source,
+        type=event_type.type,
+        subject=subject,
+        time=time,
+        dataschema=event_type.dataschema,
+        orgid=org_id,
+        actorid=actor_id,
+        aggregateversion=aggregate_version,
+        data=payload.model_dump(mode="json"),
+    )
+
+
+def parse_payload(envelope: Envelope) -> Payload:
+    """Validate an envelope's data against the schema its type names."""
+    return event_type_for(envelope.type).model.model_validate(envelope.data)

@@ -1,0 +1,160 @@
+"""The relay: follows a service's notification log and publishes each event to Kafka.
+
+The event store is the outbox. The relay publishes a batch with an idempotent producer
+(acks=all), waits for the broker to acknowledge every message, and only then records the
+notification id it reached, in the service's own database. A crash in between publishes the
+batch again on restart; consumers drop the repeats by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import logging
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from spm_events.envelope import Envelope, encode_envelope
+from spm_events.registry import event_type_for
+
+logger = logging.getLogger(__name__)
+
+# A batch of (notification id, envelope or None); None marks an internal event that is not published.
+NotificationBatch = Sequence[tuple[int, Envelope | None]]
+ReadNotifications = Callable[[int, int], NotificationBatch]
+
+
+class RelayPositions:
+    """The notification id each relay has published up to, stored in the service's database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata = MetaData()
+        self.table = Table(
+            "relay_positions",
+            metadata,
+            Column("relay", String(100), primary_key=True),
+            Column("position", BigInteger, nullable=False),
+            Column("updated_at", DateTime(timezone=True), nullable=False),
+        )
+        metadata.create_all(engine)
+
+    def read(self, relay: str) -> int:
+        with self.engine.connect() as connection:
+            position = connection.execute(select(self.table.c.position).where(self.table.c.relay == relay)).scalar()
+        return position or 0
+
+    def record(self, relay: str, position: int) -> None:
+        now = datetime.now(timezone.utc)
+        dialect_insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        statement = dialect_insert(self.table).values(relay=relay, position=position, updated_at=now)
+        statement = statement.on_conflict_do_update(
+            index_elements=[self.table.c.relay], set_={"position": position, "updated_at": now}
+        )
+        with self.engine.begin() as connection:
+            connection.execute(statement)
+
+
+class RelayLockHeldError(RuntimeError):
+    """Raised when another relay of the same service is already active."""
+
+
+@contextmanager
+def single_active_relay(engine: Engine, relay: str, lock_dir: Path) -> Iterator[None]:
+    """Hold the lock that keeps one relay per service active: a PostgreSQL advisory lock or a file lock."""
+    if engine.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(relay.encode()).digest()[:8], "big", signed=True)
+        with engine.connect() as connection:
+            acquired = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+            if not acquired:
+                raise RelayLockHeldError(f"relay {relay!r} is already running against this database")
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        return
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{relay}.relay.lock", "w") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RelayLockHeldError(f"relay {relay!r} is already running in this data directory") from None
+        yield
+
+
+def create_idempotent_producer(bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        request_timeout_ms=30000,
+    )
+
+
+class Relay:
+    def __init__(
+        self,
+        name: str,
+        read_notifications: ReadNotifications,
+        positions: RelayPositions,
+        producer: AIOKafkaProducer,
+        batch_size: int = 200,
+        idle_poll_seconds: float = 0.05,
+    ) -> None:
+        self.name = name
+        self.read_notifications = read_notifications
+        self.positions = positions
+        self.producer = producer
+        self.batch_size = batch_size
+        self.idle_poll_seconds = idle_poll_seconds
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until ``stop`` is set; resume from the recorded position."""
+        position = await asyncio.to_thread(self.positions.read, self.name)
+        logger.info("relay=%s resuming after notification_id=%s", self.name, position)
+        retry_delay = self.idle_poll_seconds
+        while not stop.is_set():
+            try:
+                published_to = await self.publish_next_batch(position)
+            except KafkaError as error:
+                # Nothing was recorded, so the whole batch is published again once the broker answers.
+                retry_delay = min(retry_delay * 2, 5.0)
+                logger.warning("relay=%s publish failed after position=%s, retrying in %.1fs: %r",
+                               self.name, position, retry_delay, error)
+                await asyncio.sleep(retry_delay)
+                continue
+            retry_delay = self.idle_poll_seconds
+            if published_to == position:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.idle_poll_seconds)
+                except asyncio.TimeoutError:
+                    pass
+            position = published_to
+
+    async def publish_next_batch(self, position: int) -> int:
+        """Publish the notifications after ``position`` (one batch) and return the position reached."""
+        batch = await asyncio.to_thread(self.read_notifications, position, self.batch_size)
+        if not batch:
+            return position
+        acknowledgements = []
+        for _notification_id, envelope in batch:
+            if envelope is None:
+                continue
+            topic = event_type_for(envelope.type).topic.name
+            acknowledgements.append(
+                await self.producer.send(topic, key=envelope.subject.encode(), value=encode_envelope(envelope))
+            )
+        await asyncio.gather(*acknowledgements)
+        reached = batch[-1][0]
+        await asyncio.to_thread(self.positions.record, self.name, reached)
+        logger.info("relay=%s published=%s position=%s", self.name, len(acknowledgements), reached)
+        return reached

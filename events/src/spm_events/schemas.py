@@ -1,0 +1,78 @@
+"""Versioned payload schemas, one pydantic model per integration event type and version.
+
+A published schema never changes shape. A new field that old consumers may ignore is added as
+optional; anything else becomes a new version (``...V2``) published under a new type name.
+People appear only as ids: names and e-mail addresses stay in the people directory.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Id = Field(min_length=1, max_length=100)
+MetricKind = Literal["number", "percent", "currency", "milestone"]
+
+
+class Payload(BaseModel):
+    # Consumers ignore unknown fields, so a producer may add optional fields within a version.
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+
+
+class PeriodV1(Payload):
+    name: str = Field(min_length=1, max_length=100, examples=["FY21-Q1"])
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def check_start_before_end(self) -> PeriodV1:
+        if self.end < self.start:
+            raise ValueError("period end is before its start")
+        return self
+
+
+class GoalCreatedV1(Payload):
+    goal_id: str = Id
+    title: str = Field(min_length=1, max_length=500)
+    owner_id: str = Id
+    team: str = Field(min_length=1, max_length=200)
+    contributing_teams: tuple[str, ...] = ()
+    period: PeriodV1
+    parent_goal_id: str | None = None
+    external_ref: str | None = None
+
+
+class KeyResultAddedV1(Payload):
+    goal_id: str = Id
+    key_result_id: str = Id
+    title: str = Field(min_length=1, max_length=500)
+    metric: MetricKind
+    start_value: float
+    target_value: float
+    external_ref: str | None = None
+
+
+class CheckInRecordedV1(Payload):
+    goal_id: str = Id
+    key_result_id: str = Id
+    check_in_id: str = Id
+    value: float
+    progress: float = Field(description="Progress of the key result after this check-in; 1.0 is the target, above 1 is over-achievement")
+    comment: str = Field(default="", max_length=5000)
+
+
+class GoalFollowedV1(Payload):
+    goal_id: str = Id
+    follower_id: str = Id
+
+
+class GoalUnfollowedV1(Payload):
+    goal_id: str = Id
+    follower_id: str = Id
+
+
+class CollaboratorTaggedV1(Payload):
+    goal_id: str = Id
+    collaborator_id: str = Id
