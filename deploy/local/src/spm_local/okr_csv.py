@@ -1,0 +1,157 @@
+"""Parse and validate the goals CSV (docs/okr-csv.md) completely before anything is written."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+REQUIRED_COLUMNS = (
+    "ref", "parent_ref", "kind", "title", "team", "contributing_teams", "owner_handle",
+    "period", "period_start", "period_end", "metric", "start_value", "target_value",
+    "final_value", "final_progress", "published_outcome",
+)
+METRICS = ("number", "percent", "currency", "milestone")
+MAX_TITLE_LENGTH = 500
+
+
+class OkrCsvError(ValueError):
+    """A malformed goals CSV; ``line`` is the 1-based line number in the file."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class OkrRow:
+    line: int
+    ref: str
+    parent_ref: str | None
+    kind: str
+    title: str
+    team: str
+    contributing_teams: tuple[str, ...]
+    owner_handle: str
+    period: str
+    period_start: date
+    period_end: date
+    metric: str | None
+    start_value: float | None
+    target_value: float | None
+    final_value: float | None
+    final_progress: float | None
+    published_outcome: str
+
+
+def _number(raw: str, column: str, line: int, required: bool) -> float | None:
+    if raw.strip() == "":
+        if required:
+            raise OkrCsvError(line, f"{column} is empty; a key result needs a number there")
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise OkrCsvError(line, f"{column} {raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise OkrCsvError(line, f"{column} {raw!r} is not a finite number")
+    return value
+
+
+def _date(raw: str, column: str, line: int) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise OkrCsvError(line, f"{column} {raw!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _parse_row(line: int, row: dict[str, str]) -> OkrRow:
+    kind = row["kind"]
+    if kind not in ("objective", "key_result"):
+        raise OkrCsvError(line, f"kind {kind!r} is neither 'objective' nor 'key_result'")
+    for column in ("ref", "title", "team", "owner_handle", "period"):
+        if not row[column].strip():
+            raise OkrCsvError(line, f"{column} is empty")
+    if len(row["title"]) > MAX_TITLE_LENGTH:
+        raise OkrCsvError(line, f"title is longer than {MAX_TITLE_LENGTH} characters")
+    period_start = _date(row["period_start"], "period_start", line)
+    period_end = _date(row["period_end"], "period_end", line)
+    if period_end < period_start:
+        raise OkrCsvError(line, f"period_end {period_end} is before period_start {period_start}")
+    is_key_result = kind == "key_result"
+    metric = row["metric"] or None
+    if is_key_result and metric not in METRICS:
+        raise OkrCsvError(line, f"metric {row['metric']!r} is not one of {', '.join(METRICS)}")
+    start_value = _number(row["start_value"], "start_value", line, is_key_result)
+    target_value = _number(row["target_value"], "target_value", line, is_key_result)
+    if is_key_result and start_value == target_value:
+        raise OkrCsvError(line, "target_value equals start_value, so progress cannot be measured")
+    if is_key_result and not row["parent_ref"].strip():
+        raise OkrCsvError(line, "a key result needs parent_ref naming its objective")
+    return OkrRow(
+        line=line,
+        ref=row["ref"].strip(),
+        parent_ref=row["parent_ref"].strip() or None,
+        kind=kind,
+        title=row["title"].strip(),
+        team=row["team"].strip(),
+        contributing_teams=tuple(team.strip() for team in row["contributing_teams"].split(";") if team.strip()),
+        owner_handle=row["owner_handle"].strip(),
+        period=row["period"].strip(),
+        period_start=period_start,
+        period_end=period_end,
+        metric=metric,
+        start_value=start_value,
+        target_value=target_value,
+        final_value=_number(row["final_value"], "final_value", line, False),
+        final_progress=_number(row["final_progress"], "final_progress", line, False),
+        published_outcome=row["published_outcome"],
+    )
+
+
+def _check_references(rows: list[OkrRow], known_handles: set[str] | None) -> None:
+    by_ref: dict[str, OkrRow] = {}
+    for row in rows:
+        if row.ref in by_ref:
+            raise OkrCsvError(row.line, f"ref {row.ref!r} repeats line {by_ref[row.ref].line}")
+        by_ref[row.ref] = row
+    for row in rows:
+        if known_handles is not None and row.owner_handle not in known_handles:
+            raise OkrCsvError(row.line, f"owner_handle {row.owner_handle!r} is not in the people file")
+        if row.parent_ref is None:
+            continue
+        parent = by_ref.get(row.parent_ref)
+        if parent is None:
+            raise OkrCsvError(row.line, f"parent_ref {row.parent_ref!r} names no row of this file")
+        if parent.kind != "objective":
+            raise OkrCsvError(row.line, f"parent_ref {row.parent_ref!r} is a key result; a parent must be an objective")
+    for row in rows:
+        seen = {row.ref}
+        parent_ref = row.parent_ref
+        while parent_ref is not None:
+            if parent_ref in seen:
+                raise OkrCsvError(row.line, f"parent_ref chain of {row.ref!r} loops back to {parent_ref!r}")
+            seen.add(parent_ref)
+            parent_ref = by_ref[parent_ref].parent_ref
+
+
+def read_okr_csv(path: Path, known_handles: set[str] | None = None) -> list[OkrRow]:
+    """Return every row of the file, or raise OkrCsvError for the first problem found."""
+    with path.open(newline="", encoding="utf-8") as file:
+        reader = csv.DictReader(file)
+        missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or [])]
+        if missing:
+            raise OkrCsvError(1, f"header lacks the columns {', '.join(missing)}")
+        rows = []
+        for row in reader:
+            line = reader.line_num
+            if None in row or any(value is None for value in row.values()):
+                raise OkrCsvError(line, f"row has {len(row)} fields where the header has {len(REQUIRED_COLUMNS)}")
+            rows.append(_parse_row(line, row))
+    if not rows:
+        raise OkrCsvError(2, "the file has a header but no rows")
+    _check_references(rows, known_handles)
+    return rows
