@@ -1,0 +1,44 @@
+"""Console entry points: ``spm-scoring-api`` and ``spm-scoring-worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import uvicorn
+from aiokafka.errors import KafkaError
+
+from spm_events.settings import configure_logging
+from spm_events.topics import ensure_topics
+from spm_scoring.api import create_app
+from spm_scoring.settings import ScoringSettings
+from spm_scoring.worker import create_worker_app
+
+logger = logging.getLogger(__name__)
+
+
+def run_api() -> None:
+    """Serve the query API with uvicorn, which stops cleanly on SIGINT and SIGTERM."""
+    settings = ScoringSettings()
+    configure_logging(settings.log_level)
+    logger.info("starting scoring API on %s:%s", settings.http_host, settings.http_port)
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+
+
+def run_worker() -> None:
+    """Run the faust worker that builds the read model; faust stops cleanly on SIGINT and SIGTERM."""
+    settings = ScoringSettings()
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(ensure_topics(settings.kafka_bootstrap))
+    except KafkaError as error:
+        # Another process may have created a topic at the same moment, so start anyway. An
+        # unreachable broker makes the faust worker exit with the same error right after.
+        logger.warning("failed to create topics on bootstrap=%s: %r", settings.kafka_bootstrap, error)
+    app = create_worker_app(settings)
+    logger.info("starting scoring worker processor_id=%s", settings.processor_id)
+    # The worker command's --with-web default overrides web_enabled=False (faust-streaming 0.15.3)
+    # and would bind 0.0.0.0:6066, so the web server is switched off here too.
+    sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level.lower(), "--without-web"]
+    app.main()
