@@ -2,7 +2,7 @@
 
 Where each comes from, first match wins:
 1. an address given from outside (SPM_TEST_KAFKA_BOOTSTRAP, SPM_TEST_POSTGRES_URL);
-2. testcontainers, where a Docker engine answers;
+2. testcontainers, where a Docker engine is reachable;
 3. a broker from the Maven Central jars and a PostgreSQL server from the machine's packages,
    started here on free ports of 127.0.0.1 and stopped at the end of the session.
 No test is skipped for want of either: a failure to start one fails the session.
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,7 +24,7 @@ import pytest
 from spm_events.topics import ensure_topics
 
 
-def _docker_engine_answers() -> bool:
+def _docker_engine_reachable() -> bool:
     try:
         import docker  # noqa: PLC0415 - optional, only where testcontainers is installed
 
@@ -39,7 +41,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         asyncio.run(ensure_topics(given))
         yield given
         return
-    if _docker_engine_answers():
+    if _docker_engine_reachable():
         from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
 
         with KafkaContainer().with_kraft() as container:
@@ -63,7 +65,7 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     if given:
         yield given
         return
-    if _docker_engine_answers():
+    if _docker_engine_reachable():
         from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
 
         with PostgresContainer("postgres:16", driver="psycopg") as container:
@@ -71,11 +73,15 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         return
     from spm_local.postgres import LocalPostgres  # noqa: PLC0415
 
-    server = LocalPostgres(tmp_path_factory.mktemp("postgres")).start()
+    # Not under pytest's temporary directory: its parent is private to root, and the server runs
+    # as the 'postgres' user, which must reach its own directory.
+    state_dir = Path(tempfile.mkdtemp(prefix="spm-test-postgres-"))
+    server = LocalPostgres(state_dir).start()
     try:
         yield server.admin_url
     finally:
         server.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from typing import Iterable
 
 import faust
 from faust.types import TP
+from sqlalchemy.exc import DBAPIError
 
 from spm_events.readmodel import Handler, KafkaPosition, Outcome, PositionedReadModel
 from spm_events.registry import DEADLETTER_TOPIC
@@ -29,6 +31,7 @@ def create_processor_app(app_id: str, settings: ServiceSettings) -> faust.App:
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
         store="memory://",
         web_enabled=False,
+        datadir=str(settings.data_dir / f"{app_id}-faust"),
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=100,
@@ -67,7 +70,7 @@ def attach_read_model(
         async for event in stream.events():
             message = event.message
             position = KafkaPosition(message.topic, message.partition, message.offset)
-            outcome, reason = await asyncio.to_thread(read_model.apply, position, message.value, handler)
+            outcome, reason = await _apply_with_retry(read_model, position, message.value, handler)
             if outcome is Outcome.DEAD_LETTERED:
                 await dead_letter_topic.send(
                     key=message.key,
@@ -86,3 +89,29 @@ def attach_read_model(
                     logger.info("consumer=%s applied=%s", read_model.consumer, applied_count)
 
     app.agent(source, name=f"{read_model.consumer}-apply", concurrency=1)(apply_messages)
+
+
+async def _apply_with_retry(
+    read_model: PositionedReadModel, position: KafkaPosition, raw_value: bytes | None, handler: Handler
+) -> tuple[Outcome, str | None]:
+    """Apply a message, retrying database errors (a locked SQLite file, a restarted PostgreSQL) until they pass.
+
+    The partition waits meanwhile, because skipping the message would lose it.
+    """
+    delay = 0.1
+    while True:
+        try:
+            return await asyncio.to_thread(read_model.apply, position, raw_value, handler)
+        except DBAPIError as error:
+            logger.warning(
+                "database error applying consumer=%s topic=%s partition=%s offset=%s, retrying in %.1fs: %s",
+                read_model.consumer, position.topic, position.partition, position.offset, delay, error,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def run_worker(app: faust.App, log_level: str = "info") -> None:
+    """Run the faust worker in the foreground until SIGTERM or SIGINT, without faust's web server."""
+    sys.argv = [app.conf.id, "worker", "--without-web", "--loglevel", log_level.lower()]
+    app.main()

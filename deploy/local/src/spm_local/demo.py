@@ -1,8 +1,9 @@
 """``make demo``: the whole suite on a real broker, fed a real company's quarter of OKRs.
 
-Starts a Kafka broker and the four services, imports the dataset through the goals API, plays a
-seeded simulation of the quarter's follows, tags and check-ins through the public APIs, waits
-until every read model has caught up, prints a report, and stops everything it started.
+The demo starts a Kafka broker and the four services and imports the dataset through the goals
+API. It then plays a seeded simulation of the quarter's follows, tags and check-ins through the
+public APIs and waits until every read model has caught up. Last, it prints a report and stops
+everything it started.
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ async def _metadata_answers(bootstrap: str) -> bool:
 
 
 def wait_until_ready(bootstrap: str, process: subprocess.Popen | None = None, timeout: float = READY_TIMEOUT_SECONDS) -> None:
-    """Poll with a client's metadata call until the broker answers, the process dies, or the deadline passes."""
+    """Poll with a client's metadata call until the broker responds, the process exits, or the deadline passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:

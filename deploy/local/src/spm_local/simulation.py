@@ -180,7 +180,7 @@ def play(
     social: httpx.Client,
     token_for: Callable[[str], str],
 ) -> SimulationResult:
-    """Send every action in order; any answer but the expected success stops the simulation."""
+    """Send every action in order; an unexpected status code stops the simulation with SimulationError."""
     result = SimulationResult()
     for action in actions:
         headers = {"Authorization": f"Bearer {token_for(action.actor_id)}"}

@@ -1,7 +1,7 @@
-"""The four services' APIs, relays and workers as separate processes under honcho.
+"""Run the four services' APIs, relays and workers as separate processes under honcho.
 
-Each service gets a free port and its own data directory; the Procfile written for a run is
-the same process layout as docker-compose.yml and the Kubernetes Deployments.
+Each service gets a free port and its own data directory. The Procfile written for a run has the
+same process layout as docker-compose.yml and the Kubernetes Deployments.
 """
 
 from __future__ import annotations
