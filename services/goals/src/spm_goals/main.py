@@ -1,0 +1,50 @@
+"""Entry points of the goals service: ``spm-goals-api`` and ``spm-goals-relay``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from types import FrameType
+
+import uvicorn
+
+from spm_events.settings import configure_logging
+from spm_goals.api import create_app
+from spm_goals.relay import run_goals_relay
+from spm_goals.settings import GoalsSettings
+
+logger = logging.getLogger(__name__)
+
+
+def run_api() -> None:
+    """Serve the HTTP API until SIGTERM or SIGINT, then shut down gracefully and exit with status 0."""
+    settings = GoalsSettings()
+    configure_logging(settings.log_level)
+    # uvicorn shuts down gracefully on either signal and then raises the signal again, against the
+    # handlers installed before it started. These handlers turn that second signal into exit status 0.
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, _exit_normally)
+    logger.info("goals API starting on %s:%s", settings.http_host, settings.http_port)
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    logger.info("goals API stopped")
+
+
+def _exit_normally(signal_number: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def run_relay() -> None:
+    """Publish goals events to Kafka until SIGTERM or SIGINT."""
+    settings = GoalsSettings()
+    configure_logging(settings.log_level)
+    asyncio.run(_relay_until_signalled(settings))
+
+
+async def _relay_until_signalled(settings: GoalsSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stop.set)
+    logger.info("goals relay starting, bootstrap=%s", settings.kafka_bootstrap)
+    await run_goals_relay(settings, stop)

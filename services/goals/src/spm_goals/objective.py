@@ -1,0 +1,348 @@
+"""The Objective aggregate: a goal of one organisation, with its key results and their check-ins.
+
+Domain events store ``occurred_at``, the event time (when the fact happened in the world, UTC),
+and ``actor_id``, the person who recorded it. The library's own ``timestamp`` stays the time the
+event was stored.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from typing import Literal, get_args
+
+from eventsourcing.domain import Aggregate, event
+
+MetricKind = Literal["number", "percent", "currency", "milestone"]
+METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
+
+# Fixed forever: goal and key-result ids derived from external references depend on it, and
+# those ids are what make an importer's second run find the goals of its first run.
+GOAL_ID_NAMESPACE = uuid.UUID("0b6f3c2e-5d7a-4e29-9c41-8a1f2d6b7e30")
+
+
+class ObjectiveError(ValueError):
+    """Raised when a command would break a rule of the Objective. ``field_name`` names the input at fault."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field_name = field_name
+
+
+class KeyResultNotFoundError(LookupError):
+    """Raised for a key result id that the objective does not contain."""
+
+
+def goal_id_for(org_id: str, external_ref: str | None) -> uuid.UUID:
+    """Return the goal id: derived from the org and external reference when given, else random."""
+    if external_ref is None:
+        return uuid.uuid4()
+    return uuid.uuid5(GOAL_ID_NAMESPACE, f"{org_id}/{external_ref}")
+
+
+def key_result_id_for(goal_id: uuid.UUID, external_ref: str | None) -> uuid.UUID:
+    """Return the key result id: derived from the goal id and external reference when given, else random."""
+    if external_ref is None:
+        return uuid.uuid4()
+    return uuid.uuid5(GOAL_ID_NAMESPACE, f"{goal_id}/{external_ref}")
+
+
+def check_event_time(occurred_at: datetime) -> datetime:
+    """Return ``occurred_at`` in UTC, raising ObjectiveError if it is naive or in the future."""
+    if occurred_at.tzinfo is None or occurred_at.utcoffset() is None:
+        raise ObjectiveError("occurred_at", "occurred_at needs a timezone offset, for example 'Z' or '+00:00'")
+    occurred_at = occurred_at.astimezone(timezone.utc)
+    now = datetime.now(timezone.utc)
+    if occurred_at > now:
+        raise ObjectiveError(
+            "occurred_at",
+            f"occurred_at {occurred_at.isoformat()} is in the future (now is {now.isoformat()}); "
+            "send the time the fact happened, or leave it out to use the current time",
+        )
+    return occurred_at
+
+
+def check_finite(field_name: str, value: float) -> float:
+    if not math.isfinite(value):
+        raise ObjectiveError(field_name, f"{field_name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Period:
+    """The time box of a goal, in whole UTC days from ``start`` to ``end`` inclusive."""
+
+    name: str
+    start: date
+    end: date
+
+    @property
+    def first_moment(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=timezone.utc)
+
+    @property
+    def last_moment(self) -> datetime:
+        return datetime.combine(self.end, time(23, 59, 59, 999000), tzinfo=timezone.utc)
+
+    def contains(self, moment: datetime) -> bool:
+        return self.first_moment <= moment <= self.last_moment
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    check_in_id: uuid.UUID
+    value: float
+    comment: str
+    occurred_at: datetime
+    actor_id: str
+
+
+@dataclass
+class KeyResult:
+    key_result_id: uuid.UUID
+    title: str
+    metric: str
+    start_value: float
+    target_value: float
+    external_ref: str | None
+    check_ins: list[CheckIn] = field(default_factory=list)
+
+    def progress_of(self, value: float) -> float:
+        """Return how far ``value`` is from start (0.0) to target (1.0).
+
+        The ratio works for decreasing metrics too (start 20, target 5). Values past the target
+        keep their over-achievement (above 1.0). Values behind the start count as 0.0.
+        """
+        return max(0.0, (value - self.start_value) / (self.target_value - self.start_value))
+
+    @property
+    def latest_check_in(self) -> CheckIn | None:
+        """The check-in with the latest event time (of equal times, the one recorded last)."""
+        latest: CheckIn | None = None
+        for check_in in self.check_ins:
+            if latest is None or check_in.occurred_at >= latest.occurred_at:
+                latest = check_in
+        return latest
+
+    @property
+    def current_value(self) -> float:
+        latest = self.latest_check_in
+        return self.start_value if latest is None else latest.value
+
+    @property
+    def progress(self) -> float:
+        return self.progress_of(self.current_value)
+
+
+class Objective(Aggregate):
+    """A goal of one organisation, owned by one person and one team, for one period.
+
+    Key results live inside the aggregate, so a check-in is checked against its key result and
+    the goal's period in one consistent write.
+
+    Event-time rules: no event may occur in the future. A check-in must occur inside the goal's
+    period, from the start day at 00:00 UTC to the end day at 23:59:59.999 UTC. Objectives and
+    key results may be recorded before the period starts (planning) or after it ends (imports).
+    """
+
+    @staticmethod
+    def create_id(org_id: str, external_ref: str | None) -> uuid.UUID:
+        return goal_id_for(org_id, external_ref)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        org_id: str,
+        owner_id: str,
+        team: str,
+        contributing_teams: tuple[str, ...],
+        period: Period,
+        parent_goal_id: uuid.UUID | None,
+        title: str,
+        external_ref: str | None,
+        occurred_at: datetime,
+        actor_id: str,
+    ) -> Objective:
+        """Check the new goal's facts and record ObjectiveCreated."""
+        occurred_at = check_event_time(occurred_at)
+        if period.end < period.start:
+            raise ObjectiveError("period", f"period end {period.end} is before its start {period.start}")
+        return cls(
+            org_id=org_id,
+            owner_id=owner_id,
+            team=team,
+            contributing_teams=tuple(contributing_teams),
+            period_name=period.name,
+            period_start=period.start,
+            period_end=period.end,
+            parent_goal_id=parent_goal_id,
+            title=title,
+            external_ref=external_ref,
+            occurred_at=occurred_at,
+            actor_id=actor_id,
+        )
+
+    @event("ObjectiveCreated")
+    def __init__(
+        self,
+        org_id: str,
+        owner_id: str,
+        team: str,
+        contributing_teams: tuple[str, ...],
+        period_name: str,
+        period_start: date,
+        period_end: date,
+        parent_goal_id: uuid.UUID | None,
+        title: str,
+        external_ref: str | None,
+        occurred_at: datetime,
+        actor_id: str,
+    ) -> None:
+        self.org_id = org_id
+        self.owner_id = owner_id
+        self.team = team
+        # The JSON transcoder stores tuples as lists, so a replayed event brings a list back.
+        self.contributing_teams = tuple(contributing_teams)
+        self.period = Period(period_name, period_start, period_end)
+        self.parent_goal_id = parent_goal_id
+        self.title = title
+        self.external_ref = external_ref
+        self.created_at = occurred_at
+        self.key_results: dict[uuid.UUID, KeyResult] = {}
+
+    @property
+    def progress(self) -> float:
+        """The arithmetic mean of the key results' progress, uncapped, or 0.0 without key results.
+
+        Over-achievement on one key result is not capped, so it can make up for another that
+        lags behind.
+        """
+        if not self.key_results:
+            return 0.0
+        # Dividing before adding keeps the mean of finite values finite, however large they are.
+        count = len(self.key_results)
+        return sum(key_result.progress / count for key_result in self.key_results.values())
+
+    def key_result(self, key_result_id: uuid.UUID) -> KeyResult:
+        try:
+            return self.key_results[key_result_id]
+        except KeyError:
+            raise KeyResultNotFoundError(
+                f"key result {key_result_id} not found in goal {self.id}"
+            ) from None
+
+    def key_result_with_ref(self, external_ref: str) -> KeyResult | None:
+        return self.key_results.get(key_result_id_for(self.id, external_ref))
+
+    def add_key_result(
+        self,
+        *,
+        title: str,
+        metric: str,
+        start_value: float,
+        target_value: float,
+        external_ref: str | None,
+        occurred_at: datetime,
+        actor_id: str,
+    ) -> KeyResult:
+        """Check the key result's facts, record KeyResultAdded and return the new key result."""
+        occurred_at = check_event_time(occurred_at)
+        if metric not in METRIC_KINDS:
+            raise ObjectiveError("metric", f"metric {metric!r} is not one of {', '.join(METRIC_KINDS)}")
+        start_value = check_finite("start_value", start_value)
+        target_value = check_finite("target_value", target_value)
+        if not math.isfinite(target_value - start_value):
+            raise ObjectiveError(
+                "target_value", f"target_value {target_value} is too far from start_value {start_value} to measure progress"
+            )
+        if target_value == start_value:
+            raise ObjectiveError(
+                "target_value",
+                f"target_value must differ from start_value (both are {start_value}), because progress "
+                "measures the distance from start to target",
+            )
+        key_result_id = key_result_id_for(self.id, external_ref)
+        if key_result_id in self.key_results:
+            raise ObjectiveError("external_ref", f"key result with external_ref {external_ref!r} already exists")
+        self._add_key_result(
+            key_result_id=key_result_id,
+            title=title,
+            metric=metric,
+            start_value=start_value,
+            target_value=target_value,
+            external_ref=external_ref,
+            occurred_at=occurred_at,
+            actor_id=actor_id,
+        )
+        return self.key_results[key_result_id]
+
+    @event("KeyResultAdded")
+    def _add_key_result(
+        self,
+        key_result_id: uuid.UUID,
+        title: str,
+        metric: str,
+        start_value: float,
+        target_value: float,
+        external_ref: str | None,
+        occurred_at: datetime,
+        actor_id: str,
+    ) -> None:
+        self.key_results[key_result_id] = KeyResult(
+            key_result_id=key_result_id,
+            title=title,
+            metric=metric,
+            start_value=start_value,
+            target_value=target_value,
+            external_ref=external_ref,
+        )
+
+    def record_check_in(
+        self,
+        *,
+        key_result_id: uuid.UUID,
+        value: float,
+        comment: str,
+        occurred_at: datetime,
+        actor_id: str,
+    ) -> CheckIn:
+        """Check the check-in against its key result and the period, record CheckInRecorded and return it."""
+        key_result = self.key_result(key_result_id)
+        value = check_finite("value", value)
+        if not math.isfinite(key_result.progress_of(value)):
+            raise ObjectiveError(
+                "value", f"value {value} is too far from the key result's start {key_result.start_value} to measure progress"
+            )
+        occurred_at = check_event_time(occurred_at)
+        if not self.period.contains(occurred_at):
+            raise ObjectiveError(
+                "occurred_at",
+                f"occurred_at {occurred_at.isoformat()} is outside the goal's period {self.period.name} "
+                f"({self.period.first_moment.isoformat()} to {self.period.last_moment.isoformat()})",
+            )
+        check_in_id = uuid.uuid4()
+        self._record_check_in(
+            key_result_id=key_result.key_result_id,
+            check_in_id=check_in_id,
+            value=value,
+            comment=comment,
+            occurred_at=occurred_at,
+            actor_id=actor_id,
+        )
+        return key_result.check_ins[-1]
+
+    @event("CheckInRecorded")
+    def _record_check_in(
+        self,
+        key_result_id: uuid.UUID,
+        check_in_id: uuid.UUID,
+        value: float,
+        comment: str,
+        occurred_at: datetime,
+        actor_id: str,
+    ) -> None:
+        check_in = CheckIn(check_in_id, value, comment, occurred_at, actor_id)
+        self.key_results[key_result_id].check_ins.append(check_in)

@@ -1,0 +1,141 @@
+"""The goals relay: publishes the stored Objective events to spm.goals.v1 as versioned integration events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Callable
+
+from aiokafka import AIOKafkaProducer
+from eventsourcing.domain import DomainEventProtocol
+from sqlalchemy import Engine
+
+from spm_events.database import create_database_engine
+from spm_events.envelope import Envelope
+from spm_events.registry import new_envelope
+from spm_events.relay import (
+    NotificationBatch,
+    ReadNotifications,
+    Relay,
+    RelayPositions,
+    create_idempotent_producer,
+    single_active_relay,
+)
+from spm_events.schemas import CheckInRecordedV1, GoalCreatedV1, KeyResultAddedV1, PeriodV1
+from spm_events.topics import ensure_topics
+from spm_goals.application import GoalsApplication
+from spm_goals.objective import Objective
+from spm_goals.settings import EVENT_STORE_FILE, READ_DATABASE_FILE, GoalsSettings
+
+logger = logging.getLogger(__name__)
+
+RELAY_NAME = "goals"
+DEFAULT_BATCH_SIZE = 200
+
+LoadObjective = Callable[[uuid.UUID], Objective]
+
+
+def envelope_for(domain_event: DomainEventProtocol[uuid.UUID], load_objective: LoadObjective) -> Envelope | None:
+    """Map one stored Objective event to its integration envelope, or None for an event that is not published.
+
+    Key-result and check-in events carry neither the org id nor the key result's start and target,
+    so they come from the goal, which never changes either once recorded.
+    """
+    goal_id = domain_event.originator_id
+    if isinstance(domain_event, Objective.ObjectiveCreated):
+        org_id = domain_event.org_id
+        payload: GoalCreatedV1 | KeyResultAddedV1 | CheckInRecordedV1 = GoalCreatedV1(
+            goal_id=str(goal_id),
+            title=domain_event.title,
+            owner_id=domain_event.owner_id,
+            team=domain_event.team,
+            contributing_teams=tuple(domain_event.contributing_teams),
+            period=PeriodV1(
+                name=domain_event.period_name, start=domain_event.period_start, end=domain_event.period_end
+            ),
+            parent_goal_id=None if domain_event.parent_goal_id is None else str(domain_event.parent_goal_id),
+            external_ref=domain_event.external_ref,
+        )
+    elif isinstance(domain_event, Objective.KeyResultAdded):
+        org_id = load_objective(goal_id).org_id
+        payload = KeyResultAddedV1(
+            goal_id=str(goal_id),
+            key_result_id=str(domain_event.key_result_id),
+            title=domain_event.title,
+            metric=domain_event.metric,
+            start_value=domain_event.start_value,
+            target_value=domain_event.target_value,
+            external_ref=domain_event.external_ref,
+        )
+    elif isinstance(domain_event, Objective.CheckInRecorded):
+        objective = load_objective(goal_id)
+        org_id = objective.org_id
+        key_result = objective.key_result(domain_event.key_result_id)
+        payload = CheckInRecordedV1(
+            goal_id=str(goal_id),
+            key_result_id=str(domain_event.key_result_id),
+            check_in_id=str(domain_event.check_in_id),
+            value=domain_event.value,
+            progress=key_result.progress_of(domain_event.value),
+            comment=domain_event.comment,
+        )
+    else:
+        logger.warning(
+            "not publishing event type=%s goal_id=%s version=%s",
+            type(domain_event).__qualname__, goal_id, domain_event.originator_version,
+        )
+        return None
+    return new_envelope(
+        payload,
+        subject=str(goal_id),
+        org_id=org_id,
+        actor_id=domain_event.actor_id,
+        aggregate_version=domain_event.originator_version,
+        time=domain_event.occurred_at,
+    )
+
+
+def notification_reader(goals: GoalsApplication) -> ReadNotifications:
+    """Return the relay's reader: notifications after a position, each mapped to its envelope."""
+
+    def read_notifications(after: int, limit: int) -> NotificationBatch:
+        loaded: dict[uuid.UUID, Objective] = {}
+
+        def load_objective(goal_id: uuid.UUID) -> Objective:
+            if goal_id not in loaded:
+                loaded[goal_id] = goals.repository.get(goal_id)
+            return loaded[goal_id]
+
+        batch = []
+        for notification in goals.read_notifications(after, limit):
+            domain_event = goals.mapper.to_domain_event(notification)
+            batch.append((notification.id, envelope_for(domain_event, load_objective)))
+        return batch
+
+    return read_notifications
+
+
+def create_goals_relay(
+    goals: GoalsApplication, engine: Engine, producer: AIOKafkaProducer, batch_size: int = DEFAULT_BATCH_SIZE
+) -> Relay:
+    return Relay(RELAY_NAME, notification_reader(goals), RelayPositions(engine), producer, batch_size=batch_size)
+
+
+async def run_goals_relay(settings: GoalsSettings, stop: asyncio.Event, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    """Publish goals events until ``stop`` is set, holding the lock that keeps one relay active."""
+    await ensure_topics(settings.kafka_bootstrap)
+    engine = create_database_engine(settings.sqlalchemy_url(READ_DATABASE_FILE))
+    goals = GoalsApplication(env=settings.event_store_env(EVENT_STORE_FILE), index_engine=engine)
+    try:
+        with single_active_relay(engine, RELAY_NAME, settings.data_dir):
+            producer = create_idempotent_producer(settings.kafka_bootstrap)
+            await producer.start()
+            try:
+                await create_goals_relay(goals, engine, producer, batch_size).run(stop)
+            finally:
+                await producer.stop()
+    finally:
+        goals.close()
+        engine.dispose()
+    logger.info("relay=%s stopped", RELAY_NAME)
