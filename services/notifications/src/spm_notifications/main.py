@@ -1,0 +1,49 @@
+"""Console entry points: ``spm-notifications-api`` and ``spm-notifications-worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from types import FrameType
+
+import uvicorn
+
+from spm_events.settings import configure_logging
+from spm_events.topics import ensure_topics
+
+from spm_notifications.api import create_app
+from spm_notifications.settings import NotificationsSettings
+from spm_notifications.worker import create_worker_app
+
+logger = logging.getLogger(__name__)
+
+
+def run_api() -> None:
+    """Serve the inbox API until SIGTERM or SIGINT, finish open requests, then exit with status 0."""
+    settings = NotificationsSettings()
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    # After its graceful shutdown uvicorn raises the received signal again, under the handlers that
+    # were installed before it started. These handlers turn that signal into exit status 0.
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, _exit_with_status_zero)
+    logger.info("starting notifications API host=%s port=%s", settings.http_host, settings.http_port)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None)
+    logger.info("notifications API stopped")
+
+
+def _exit_with_status_zero(signal_number: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def run_worker() -> None:
+    """Run the inbox worker until SIGTERM or SIGINT, which faust's worker handles by stopping cleanly."""
+    settings = NotificationsSettings()
+    configure_logging(settings.log_level)
+    asyncio.run(ensure_topics(settings.kafka_bootstrap))
+    app = create_worker_app(settings)
+    logger.info("starting notifications worker processor_id=%s", settings.processor_id)
+    sys.argv = ["spm-notifications-worker", "worker", "--loglevel", settings.log_level.lower(), "--without-web"]
+    app.main()
