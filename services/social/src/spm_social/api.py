@@ -1,0 +1,228 @@
+"""HTTP API of the social service: follows, collaborator tags and personal feeds."""
+
+import logging
+import math
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any, AsyncIterator, Callable
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from spm_events.auth import Principal, principal_dependency
+from spm_events.database import create_database_engine
+from spm_events.http import BodyLimitMiddleware
+from spm_events.relay import RelayPositions
+from spm_social.application import ConcurrentChangeError, GoalNotFoundError, SocialApplication
+from spm_social.domain import SocialGraphError
+from spm_social.event_time import EventTime, event_time_or_now
+from spm_social.readmodel import FEED_CONSUMER, open_read_model
+from spm_social.relay import RELAY_NAME
+from spm_social.settings import EVENT_STORE_FILE, READ_MODEL_FILE, SocialSettings
+from spm_social.views import FeedCursor, InvalidCursorError, SocialViews
+
+logger = logging.getLogger(__name__)
+
+GoalId = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+class FollowRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    occurred_at: EventTime | None = None
+
+
+class TagCollaboratorRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    person_id: str = Field(min_length=1, max_length=100, description="The person to tag as a collaborator")
+    occurred_at: EventTime | None = None
+
+
+class FollowingResponse(BaseModel):
+    goal_id: str
+    follower_id: str
+    following: bool
+
+
+class CollaboratorResponse(BaseModel):
+    goal_id: str
+    collaborator_id: str
+    tagged_by: str
+
+
+class FollowersResponse(BaseModel):
+    goal_id: str
+    follower_count: int
+    followers: list[str]
+
+
+class FeedItem(BaseModel):
+    item_id: str
+    event_id: str
+    kind: str
+    goal_id: str
+    goal_title: str | None
+    key_result_id: str | None
+    actor_id: str
+    summary: str
+    occurred_at: datetime
+    indexed_at: datetime
+
+
+class FeedResponse(BaseModel):
+    items: list[FeedItem]
+    next_cursor: str | None
+
+
+def create_app(settings: SocialSettings) -> FastAPI:
+    """Wire the event store, the read model and the routes into one FastAPI app."""
+    read_engine = create_database_engine(settings.sqlalchemy_url(READ_MODEL_FILE))
+    views = SocialViews(open_read_model(read_engine, FEED_CONSUMER))
+    social = SocialApplication(known_goals=views, env=settings.event_store_env(EVENT_STORE_FILE))
+    relay_positions = RelayPositions(read_engine)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        social.close()
+        read_engine.dispose()
+
+    app = FastAPI(title="SPM social", lifespan=lifespan)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
+    app.state.social = social
+    app.state.views = views
+    add_error_handlers(app)
+    current_principal = principal_dependency(settings.jwt_secret.get_secret_value())
+    app.include_router(command_routes(social, current_principal))
+    app.include_router(query_routes(social, views, current_principal))
+    app.include_router(internal_routes(social, views, relay_positions))
+    return app
+
+
+def command_routes(social: SocialApplication, current_principal: Callable[..., Principal]) -> APIRouter:
+    router = APIRouter()
+    CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+    @router.post("/goals/{goal_id}/followers", status_code=status.HTTP_201_CREATED)
+    def follow_goal(
+        goal_id: GoalId, principal: CurrentPrincipal, response: Response, body: FollowRequest | None = None
+    ) -> FollowingResponse:
+        occurred_at = event_time_or_now(body.occurred_at if body else None)
+        recorded = social.follow_goal(principal.org_id, goal_id, principal.person_id, occurred_at)
+        if not recorded:
+            response.status_code = status.HTTP_200_OK
+        return FollowingResponse(goal_id=goal_id, follower_id=principal.person_id, following=True)
+
+    @router.delete("/goals/{goal_id}/followers/me")
+    def unfollow_goal(
+        goal_id: GoalId, principal: CurrentPrincipal, occurred_at: Annotated[EventTime | None, Query()] = None
+    ) -> FollowingResponse:
+        social.unfollow_goal(principal.org_id, goal_id, principal.person_id, event_time_or_now(occurred_at))
+        return FollowingResponse(goal_id=goal_id, follower_id=principal.person_id, following=False)
+
+    @router.post("/goals/{goal_id}/collaborators", status_code=status.HTTP_201_CREATED)
+    def tag_collaborator(
+        goal_id: GoalId, body: TagCollaboratorRequest, principal: CurrentPrincipal, response: Response
+    ) -> CollaboratorResponse:
+        occurred_at = event_time_or_now(body.occurred_at)
+        recorded = social.tag_collaborator(principal.org_id, goal_id, body.person_id, principal.person_id, occurred_at)
+        if not recorded:
+            response.status_code = status.HTTP_200_OK
+        tagged_by = social.get_tagger(principal.org_id, goal_id, body.person_id) or principal.person_id
+        return CollaboratorResponse(goal_id=goal_id, collaborator_id=body.person_id, tagged_by=tagged_by)
+
+    return router
+
+
+def query_routes(
+    social: SocialApplication, views: SocialViews, current_principal: Callable[..., Principal]
+) -> APIRouter:
+    router = APIRouter()
+    CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+    @router.get("/goals/{goal_id}/followers")
+    def read_followers(goal_id: GoalId, principal: CurrentPrincipal) -> FollowersResponse:
+        followers = social.get_followers(principal.org_id, goal_id)
+        return FollowersResponse(goal_id=goal_id, follower_count=len(followers), followers=followers)
+
+    @router.get("/feed")
+    def read_feed(
+        principal: CurrentPrincipal,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        before: Annotated[str | None, Query(min_length=1, max_length=300)] = None,
+    ) -> FeedResponse:
+        cursor = FeedCursor.decode(before) if before else None
+        page = views.feed_page(principal.org_id, principal.person_id, limit, cursor)
+        return FeedResponse(items=[FeedItem(**item) for item in page.items], next_cursor=page.next_cursor)
+
+    return router
+
+
+def internal_routes(social: SocialApplication, views: SocialViews, relay_positions: RelayPositions) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/healthz")
+    def read_health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/internal/relay")
+    def read_relay_progress() -> dict[str, object]:
+        return {
+            "relay": RELAY_NAME,
+            "published_position": relay_positions.read(RELAY_NAME),
+            "max_notification_id": social.max_notification_id(),
+        }
+
+    @router.get("/internal/positions")
+    def read_consumer_positions() -> dict[str, object]:
+        return {"consumer": FEED_CONSUMER, "positions": views.consumer_positions()}
+
+    return router
+
+
+def _without_non_finite_floats(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _without_non_finite_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_non_finite_floats(item) for item in value]
+    return value
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        # Python's JSON parser accepts NaN and Infinity, and FastAPI echoes the input in the error.
+        # Strict JSON cannot encode them, so they are returned as text and the client gets 422, not 500.
+        detail = _without_non_finite_floats(jsonable_encoder(error.errors()))
+        return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
+
+    @app.exception_handler(GoalNotFoundError)
+    async def goal_not_found(_: Request, error: GoalNotFoundError) -> JSONResponse:
+        detail = (
+            f"goal {error.goal_id!r} not found in your organisation; check the goal id, "
+            "or retry shortly if the goal was created moments ago"
+        )
+        return JSONResponse(status_code=status.HTTP_404_NOT_FOUND, content={"detail": detail})
+
+    @app.exception_handler(SocialGraphError)
+    async def social_graph_rule_broken(request: Request, error: SocialGraphError) -> JSONResponse:
+        location = "query" if error.field in request.query_params else "body"
+        detail = [{"type": "value_error", "loc": [location, error.field], "msg": error.message}]
+        return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
+
+    @app.exception_handler(InvalidCursorError)
+    async def invalid_cursor(_: Request, error: InvalidCursorError) -> JSONResponse:
+        detail = [{"type": "value_error", "loc": ["query", "before"], "msg": str(error)}]
+        return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
+
+    @app.exception_handler(ConcurrentChangeError)
+    async def concurrent_change(_: Request, error: ConcurrentChangeError) -> JSONResponse:
+        logger.warning("rejected command after repeated version conflicts: %s", error)
+        detail = "the goal's social graph changed while this request ran; retry the request"
+        return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={"detail": detail})

@@ -1,0 +1,112 @@
+"""Use cases of the social service: load a goal's social graph, change it, save its new events."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from datetime import datetime
+from typing import Callable, Mapping, Protocol
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from spm_social.domain import GoalSocialGraph, graph_id_for
+
+logger = logging.getLogger(__name__)
+
+# Requests in one process that change the same graph take the same lock, so they never conflict.
+# Two API replicas still can: both load version N, and the second save fails with a version
+# conflict. That save is retried on the fresh state up to MAX_SAVE_ATTEMPTS times, then gets 409.
+GRAPH_LOCK_STRIPES = 64
+MAX_SAVE_ATTEMPTS = 5
+
+
+class KnownGoals(Protocol):
+    def contains(self, org_id: str, goal_id: str) -> bool: ...
+
+
+class GoalNotFoundError(LookupError):
+    """Raised for a goal the service has not seen created in the given organisation."""
+
+    def __init__(self, org_id: str, goal_id: str) -> None:
+        super().__init__(f"goal {goal_id!r} not found")
+        self.org_id = org_id
+        self.goal_id = goal_id
+
+
+class ConcurrentChangeError(RuntimeError):
+    """Raised when a graph kept changing under a command for every save attempt."""
+
+
+class SocialApplication(Application):
+    # The relay reads up to this many notifications per call; eventsourcing rejects larger selections.
+    log_section_size = 500
+
+    def __init__(self, known_goals: KnownGoals, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env=dict(env or {}))
+        self.known_goals = known_goals
+        self._graph_locks = [threading.Lock() for _ in range(GRAPH_LOCK_STRIPES)]
+
+    def follow_goal(self, org_id: str, goal_id: str, person_id: str, occurred_at: datetime) -> bool:
+        """Make ``person_id`` follow the goal; return False if they already followed it."""
+        return self._change_graph(org_id, goal_id, lambda graph: graph.follow(person_id, occurred_at))
+
+    def unfollow_goal(self, org_id: str, goal_id: str, person_id: str, occurred_at: datetime) -> bool:
+        """Make ``person_id`` stop following the goal; return False if they did not follow it."""
+        return self._change_graph(org_id, goal_id, lambda graph: graph.unfollow(person_id, occurred_at))
+
+    def tag_collaborator(
+        self, org_id: str, goal_id: str, collaborator_id: str, tagged_by: str, occurred_at: datetime
+    ) -> bool:
+        """Tag ``collaborator_id`` on the goal; return False if they were already tagged."""
+        return self._change_graph(
+            org_id, goal_id, lambda graph: graph.tag_collaborator(collaborator_id, tagged_by, occurred_at)
+        )
+
+    def get_followers(self, org_id: str, goal_id: str) -> list[str]:
+        """Return the follower ids of a known goal, sorted."""
+        self._check_goal_is_known(org_id, goal_id)
+        graph = self._load_graph(org_id, goal_id)
+        return sorted(graph.followers) if graph else []
+
+    def get_tagger(self, org_id: str, goal_id: str, collaborator_id: str) -> str | None:
+        """Return who tagged ``collaborator_id`` on the goal, or None if the person is not tagged."""
+        graph = self._load_graph(org_id, goal_id)
+        return graph.collaborators.get(collaborator_id) if graph else None
+
+    def max_notification_id(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def _change_graph(self, org_id: str, goal_id: str, change: Callable[[GoalSocialGraph], bool]) -> bool:
+        self._check_goal_is_known(org_id, goal_id)
+        graph_id = graph_id_for(org_id, goal_id)
+        with self._graph_locks[graph_id.int % GRAPH_LOCK_STRIPES]:
+            for attempt in range(1, MAX_SAVE_ATTEMPTS + 1):
+                graph = self._load_graph(org_id, goal_id) or GoalSocialGraph(org_id=org_id, goal_id=goal_id)
+                if not change(graph):
+                    return False
+                try:
+                    self.save(graph)
+                except IntegrityError:
+                    logger.warning(
+                        "graph changed by another process org_id=%s goal_id=%s attempt=%s", org_id, goal_id, attempt
+                    )
+                    time.sleep(random.uniform(0.005, 0.02) * attempt)
+                    continue
+                logger.info(
+                    "graph saved org_id=%s goal_id=%s graph_id=%s version=%s", org_id, goal_id, graph_id, graph.version
+                )
+                return True
+        raise ConcurrentChangeError(f"goal {goal_id!r} kept changing during {MAX_SAVE_ATTEMPTS} attempts")
+
+    def _load_graph(self, org_id: str, goal_id: str) -> GoalSocialGraph | None:
+        try:
+            return self.repository.get(graph_id_for(org_id, goal_id))
+        except AggregateNotFoundError:
+            return None
+
+    def _check_goal_is_known(self, org_id: str, goal_id: str) -> None:
+        if not self.known_goals.contains(org_id, goal_id):
+            raise GoalNotFoundError(org_id, goal_id)

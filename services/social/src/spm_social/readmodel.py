@@ -1,0 +1,118 @@
+"""Tables of the social read model (social-read.db), defined with the position bookkeeping tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Index,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+
+from spm_events.readmodel import PositionedReadModel
+
+# The consumer name under which the feed worker records its Kafka positions. It stays fixed when
+# the faust app id changes, so positions belong to the read model rather than to a consumer group.
+FEED_CONSUMER = "social-feed"
+
+AUDIENCE_RELATIONS = ("owner", "follower", "collaborator")
+
+
+@dataclass(frozen=True)
+class SocialTables:
+    known_goals: Table
+    key_results: Table
+    goal_audience: Table
+    feed_items: Table
+
+
+def define_social_tables(metadata: MetaData) -> SocialTables:
+    known_goals = Table(
+        "known_goals",
+        metadata,
+        Column("org_id", String(100), primary_key=True),
+        Column("goal_id", String(100), primary_key=True),
+        Column("title", String(500), nullable=False),
+        Column("owner_id", String(100), nullable=False),
+        Column("team", String(200), nullable=False),
+        Column("period_start", Date, nullable=False),
+        Column("period_end", Date, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    key_results = Table(
+        "key_results",
+        metadata,
+        Column("org_id", String(100), primary_key=True),
+        Column("key_result_id", String(100), primary_key=True),
+        Column("goal_id", String(100), nullable=False),
+        Column("title", String(500), nullable=False),
+    )
+    goal_audience = Table(
+        "goal_audience",
+        metadata,
+        Column("org_id", String(100), primary_key=True),
+        Column("goal_id", String(100), primary_key=True),
+        Column("person_id", String(100), primary_key=True),
+        Column("relation", String(20), primary_key=True),
+        CheckConstraint(f"relation IN ({', '.join(repr(relation) for relation in AUDIENCE_RELATIONS)})"),
+    )
+    feed_items = Table(
+        "feed_items",
+        metadata,
+        Column("item_id", String(64), primary_key=True),
+        Column("org_id", String(100), nullable=False),
+        Column("person_id", String(100), nullable=False),
+        Column("event_id", String(64), nullable=False),
+        Column("kind", String(50), nullable=False),
+        Column("goal_id", String(100), nullable=False),
+        Column("goal_title", String(500), nullable=True),
+        Column("key_result_id", String(100), nullable=True),
+        Column("actor_id", String(100), nullable=False),
+        Column("summary", String(1200), nullable=False),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("indexed_at", DateTime(timezone=True), nullable=False),
+        UniqueConstraint("person_id", "event_id", name="uq_feed_items_person_event"),
+        Index("ix_feed_items_page", "org_id", "person_id", "occurred_at", "item_id"),
+    )
+    return SocialTables(known_goals, key_results, goal_audience, feed_items)
+
+
+@dataclass(frozen=True)
+class SocialReadModel:
+    positioned: PositionedReadModel
+    tables: SocialTables
+
+    @property
+    def engine(self) -> Engine:
+        return self.positioned.engine
+
+
+def open_read_model(engine: Engine, consumer: str = FEED_CONSUMER) -> SocialReadModel:
+    """Define the social tables and the position tables in one metadata and create any that are missing."""
+    metadata = MetaData()
+    tables = define_social_tables(metadata)
+    positioned = PositionedReadModel(engine, metadata, consumer)
+    try:
+        positioned.create_tables()
+    except DBAPIError:
+        # The API and the worker may start together and race to create a table. The loser retries
+        # once, and create_all then skips the tables that exist.
+        positioned.create_tables()
+    return SocialReadModel(positioned, tables)
+
+
+def insert_ignoring_duplicates(connection: Connection, table: Table, values: dict[str, object]) -> None:
+    """Insert one row unless a row with the same primary key or unique columns exists."""
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    connection.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
