@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+import logging
+import time
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.exc import DBAPIError
+
+logger = logging.getLogger(__name__)
 
 
 def create_database_engine(url: str) -> Engine:
@@ -20,3 +26,21 @@ def create_database_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def create_tables(metadata: MetaData, engine: Engine, attempts: int = 5) -> None:
+    """Create the tables of ``metadata`` that are missing, tolerating another process doing the same.
+
+    An API, its relay and its worker start together against one database, and ``create_all``
+    checks for a table and then creates it, so two of them can both see it missing. The loser
+    gets "already exists" and tries again, and the second check finds the table.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            metadata.create_all(engine)
+            return
+        except DBAPIError as error:
+            if attempt == attempts:
+                raise
+            logger.info("table creation raced another process (attempt %s): %s", attempt, error.orig)
+            time.sleep(0.1 * attempt)

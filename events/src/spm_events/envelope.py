@@ -13,9 +13,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 EVENT_ID_NAMESPACE = uuid.UUID("6f0e2b1c-6a53-4f0e-9a55-2f1f4d1c7a10")
 
 
-def event_id_for(aggregate_id: str, aggregate_version: int) -> str:
-    """Return the stable event id of one version of one aggregate."""
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{aggregate_version}"))
+def event_id_for(org_id: str, aggregate_id: str, aggregate_version: int) -> str:
+    """Return the stable event id of one version of one aggregate of one organisation.
+
+    The org id is part of it, so two organisations whose aggregate ids happen to match never
+    share an event id, and no consumer drops one's event as a repeat of the other's.
+    """
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{org_id}:{aggregate_id}:{aggregate_version}"))
 
 
 class Envelope(BaseModel):

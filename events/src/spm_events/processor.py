@@ -112,6 +112,10 @@ async def _apply_with_retry(
 
 
 def run_worker(app: faust.App, log_level: str = "info") -> None:
-    """Run the faust worker in the foreground until SIGTERM or SIGINT, without faust's web server."""
+    """Run the faust worker in the foreground until SIGTERM or SIGINT, without faust's web server.
+
+    The worker command's ``--with-web`` default overrides ``web_enabled=False`` in faust-streaming
+    0.15.3 and would bind 0.0.0.0:6066, so ``--without-web`` is passed explicitly.
+    """
     sys.argv = [app.conf.id, "worker", "--without-web", "--loglevel", log_level.lower()]
     app.main()

@@ -29,6 +29,7 @@ from sqlalchemy import (
     update,
 )
 
+from spm_events.database import create_tables
 from spm_events.envelope import Envelope, InvalidEnvelopeError, decode_envelope
 from spm_events.registry import UnknownEventTypeError
 
@@ -108,7 +109,7 @@ class PositionedReadModel:
         self.dead_letters = define_dead_letter_table(metadata)
 
     def create_tables(self) -> None:
-        self.metadata.create_all(self.engine)
+        create_tables(self.metadata, self.engine)
 
     def recorded_offsets(self) -> dict[tuple[str, int], int]:
         """Return the last applied offset per (topic, partition) for this consumer."""

@@ -96,7 +96,7 @@ def new_envelope(
     """Wrap a payload in its envelope, with the id derived from the aggregate id and version."""
     event_type = _EVENT_TYPE_BY_MODEL[type(payload)]
     return Envelope(
-        id=event_id_for(subject, aggregate_version),
+        id=event_id_for(org_id, subject, aggregate_version),
         source=event_type.source,
         type=event_type.type,
         subject=subject,

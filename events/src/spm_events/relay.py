@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaError
 from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from spm_events.database import create_tables
 from spm_events.envelope import Envelope, encode_envelope
 from spm_events.registry import event_type_for
 
@@ -45,7 +46,7 @@ class RelayPositions:
             Column("position", BigInteger, nullable=False),
             Column("updated_at", DateTime(timezone=True), nullable=False),
         )
-        metadata.create_all(engine)
+        create_tables(metadata, engine)
 
     def read(self, relay: str) -> int:
         with self.engine.connect() as connection:

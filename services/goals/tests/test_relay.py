@@ -153,7 +153,7 @@ def test_relay_publishes_goal_events(settings: GoalsSettings, goals: GoalsApplic
     assert [envelope.aggregateversion for envelope in envelopes] == [1, 2, 3]
     assert [envelope.time for envelope in envelopes] == [PLANNED_AT, KEY_RESULT_AT, IN_Q1]
     assert [envelope.actorid for envelope in envelopes] == ["actor-1", "actor-2", "actor-3"]
-    assert [envelope.id for envelope in envelopes] == [event_id_for(str(goal_id), version) for version in (1, 2, 3)]
+    assert [envelope.id for envelope in envelopes] == [event_id_for(org_id, str(goal_id), version) for version in (1, 2, 3)]
 
     created, added, checked_in = (envelope.data for envelope in envelopes)
     assert created["goal_id"] == str(goal_id)

@@ -115,7 +115,7 @@ def feed_latencies(check_ins: list[SentCheckIn], feeds_by_follower: dict[str, li
     indexed: dict[tuple[str, str, datetime], float] = {}
     for items in feeds_by_follower.values():
         for item in items:
-            if item["kind"] != "check_in" or not item.get("key_result_id"):
+            if item["kind"] != "check_in_recorded" or not item.get("key_result_id"):
                 continue
             key = (item["goal_id"], item["key_result_id"], datetime.fromisoformat(item["occurred_at"]))
             indexed_at = datetime.fromisoformat(item["indexed_at"]).timestamp()

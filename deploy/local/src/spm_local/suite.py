@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,8 @@ class Suite:
     database_urls: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     process: subprocess.Popen | None = None
+    # Each run's workers form their own consumer groups, so two suites on one broker never split partitions.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -61,6 +64,7 @@ class Suite:
                 "SPM_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
                 "SPM_HTTP_PORT": str(self.ports[service]),
                 "SPM_JWT_SECRET": self.jwt_secret,
+                "SPM_PROCESSOR_ID": f"spm-{service}-{self.run_id}",
             }
             if service in self.database_urls:
                 settings["SPM_DATABASE_URL"] = self.database_urls[service]
@@ -156,17 +160,25 @@ class Suite:
 
 
 async def topic_end_offsets(bootstrap: str, topics: tuple[str, ...]) -> dict[tuple[str, int], int]:
+    """Return the end offset of every partition of ``topics``; a topic that does not exist raises."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        await consumer.topics()  # refreshes the metadata that partitions_for_topic reads
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        partitions = []
+        for topic in topics:
+            # partitions_for_topic reads cached metadata only; a subscription-free consumer has none
+            # until asked, and an empty answer here would make every read model look caught up.
+            numbers = consumer.partitions_for_topic(topic) or await _fetch_partitions(consumer, topic)
+            partitions += [TopicPartition(topic, number) for number in sorted(numbers)]
         offsets = await consumer.end_offsets(partitions)
         return {(partition.topic, partition.partition): offset for partition, offset in offsets.items()}
     finally:
         await consumer.stop()
 
+
+async def _fetch_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka 0.14 has no public refresh
+    numbers = consumer.partitions_for_topic(topic)
+    if not numbers:
+        raise RuntimeError(f"topic {topic} has no partitions on the broker; was it created?")
+    return numbers

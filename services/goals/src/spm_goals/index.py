@@ -18,6 +18,8 @@ from eventsourcing.persistence import Notification
 from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from spm_events.database import create_tables
+
 logger = logging.getLogger(__name__)
 
 # (after notification id, limit) -> ObjectiveCreated notifications with ids above it, ascending.
@@ -41,7 +43,7 @@ class ObjectiveIndex:
             Column("org_id", String(100), nullable=False, index=True),
             Column("notification_id", BigInteger, nullable=False, index=True),
         )
-        metadata.create_all(engine)
+        create_tables(metadata, engine)
 
     def goal_ids(self, org_id: str) -> list[uuid.UUID]:
         """Return the ids of every goal of ``org_id`` stored so far."""

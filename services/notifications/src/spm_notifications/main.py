@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from types import FrameType
 
 import uvicorn
 
+from spm_events.processor import run_worker as run_worker_until_signalled
 from spm_events.settings import configure_logging
 from spm_events.topics import ensure_topics
 
@@ -45,5 +45,4 @@ def run_worker() -> None:
     asyncio.run(ensure_topics(settings.kafka_bootstrap))
     app = create_worker_app(settings)
     logger.info("starting notifications worker processor_id=%s", settings.processor_id)
-    sys.argv = ["spm-notifications-worker", "worker", "--loglevel", settings.log_level.lower(), "--without-web"]
-    app.main()
+    run_worker_until_signalled(app, settings.log_level)

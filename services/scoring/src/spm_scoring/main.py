@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 
 import uvicorn
 from aiokafka.errors import KafkaError
 
+from spm_events.processor import run_worker as run_worker_until_signalled
 from spm_events.settings import configure_logging
 from spm_events.topics import ensure_topics
 from spm_scoring.api import create_app
@@ -38,7 +38,4 @@ def run_worker() -> None:
         logger.warning("failed to create topics on bootstrap=%s: %r", settings.kafka_bootstrap, error)
     app = create_worker_app(settings)
     logger.info("starting scoring worker processor_id=%s", settings.processor_id)
-    # The worker command's --with-web default overrides web_enabled=False (faust-streaming 0.15.3)
-    # and would bind 0.0.0.0:6066, so the web server is switched off here too.
-    sys.argv = [sys.argv[0], "worker", "--loglevel", settings.log_level.lower(), "--without-web"]
-    app.main()
+    run_worker_until_signalled(app, settings.log_level)
