@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 
 def create_database_engine(url: str) -> Engine:
-    """Create an engine; SQLite files get WAL mode so API readers never block the writing worker."""
+    """Create an engine. SQLite files get WAL mode, so API readers do not block the writing worker."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, future=True)
     engine = create_engine(url, future=True, connect_args={"timeout": 30})

@@ -1,7 +1,7 @@
 """Read models that record, in the same transaction as each change, the Kafka position they applied.
 
-A message at or below the recorded offset of its partition is skipped, and an event id applied
-before is skipped too (a relay may publish an event twice), so delivering anything twice changes
+A message at or below the recorded offset of its partition is skipped. An event id applied before
+is skipped too, because a relay may publish an event twice. So delivering anything twice changes
 nothing, and a processor restarted from its recorded positions loses nothing.
 """
 

@@ -127,7 +127,7 @@ class Relay:
             try:
                 published_to = await self.publish_next_batch(position)
             except KafkaError as error:
-                # Nothing was recorded, so the whole batch is published again once the broker answers.
+                # Nothing was recorded, so the whole batch is published again once the broker is back.
                 retry_delay = min(retry_delay * 2, 5.0)
                 logger.warning("relay=%s publish failed after position=%s, retrying in %.1fs: %r",
                                self.name, position, retry_delay, error)
