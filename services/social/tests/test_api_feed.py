@@ -4,7 +4,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from spm_social.projection import feed_item_id
+from spm_social.feedsync import feed_item_id
 
 HeadersFor = Callable[..., dict[str, str]]
 

@@ -156,7 +156,7 @@ def test_projection_run_twice_adds_no_duplicate_items(
     followed = events.goal_followed("goal-1", "follower-1")
     check_in = events.check_in_recorded("goal-1", "kr-1", "owner-1")
     apply_envelopes(created, followed, check_in)
-    counts_before = {name: count_rows(read_model, name, org_id) for name in ("feed_items", "goal_audience")}
+    counts_before = {name: count_rows(read_model, name, org_id) for name in ("feed_items", "audience_changes")}
 
     apply_envelopes(created, followed, check_in)
 
@@ -174,7 +174,7 @@ def test_payload_breaking_its_schema_is_dead_lettered(read_model: SocialReadMode
 
     assert outcome is Outcome.DEAD_LETTERED
     assert "follower_id" in reason
-    assert count_rows(read_model, "goal_audience", org_id) == 0
+    assert count_rows(read_model, "audience_changes", org_id) == 0
 
 
 def test_unrelated_event_type_is_skipped(read_model: SocialReadModel, events, org_id: str) -> None:
@@ -187,5 +187,5 @@ def test_unrelated_event_type_is_skipped(read_model: SocialReadModel, events, or
     )
 
     assert outcome is Outcome.APPLIED
-    assert count_rows(read_model, "goal_audience", org_id) == 0
+    assert count_rows(read_model, "audience_changes", org_id) == 0
     assert read_model.positioned.recorded_offsets()[("spm.goals.v1", 0)] == 0

@@ -150,9 +150,9 @@ def org_snapshot(read_model: SocialReadModel, org_id: str) -> dict[str, object]:
             )
         ).all()
         audience = connection.execute(
-            select(tables.goal_audience).where(tables.goal_audience.c.org_id == org_id)
+            select(tables.audience_changes).where(tables.audience_changes.c.org_id == org_id)
         ).all()
-    return {"feed_items": sorted(items), "goal_audience": sorted(audience)}
+    return {"feed_items": sorted(items), "audience_changes": sorted(audience)}
 
 
 def processed_count(read_model: SocialReadModel, event_ids: list[str]) -> int:

@@ -1,18 +1,18 @@
-"""The feed builder: applies goal and social events to the read model and fans feed items out.
+"""The feed builder: records goal and social events in the read model and keeps the feed items in line.
 
-Fan-out happens when an event is applied, to the audience the goal has at that point of the
-stream, so reading a feed is one indexed query per page.
+Each event is stored as a fact first (known goals, key results, audience changes, fan-out events).
+Then the feed items it can affect are recomputed from the stored facts by event time, so the
+feeds do not depend on how the worker interleaves spm.goals.v1 and spm.social.v1, and reading a
+feed stays one indexed query per page.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
-from uuid import UUID, uuid5
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection
 
 from spm_events.envelope import Envelope
 from spm_events.registry import EVENT_TYPES
@@ -25,34 +25,21 @@ from spm_events.schemas import (
     KeyResultAddedV1,
     Payload,
 )
+from spm_social.fanout import (
+    CHECK_IN_RECORDED,
+    FOLLOWED,
+    GOAL_CREATED,
+    KEY_RESULT_ADDED,
+    TAGGED,
+    UNFOLLOWED,
+)
+from spm_social.feedsync import ItemScope, reconcile_feed_items
 from spm_social.readmodel import SocialTables, insert_ignoring_duplicates
 
 logger = logging.getLogger(__name__)
 
-# Feed item ids are derived from the recipient and the event, so rebuilding the read model from
-# the topics gives every item the id it had before and cursors stay valid.
-FEED_ITEM_NAMESPACE = UUID("8b5d6c2e-1f3a-5b7c-8d9e-0a1b2c3d4e5f")
-MAX_SUMMARY_LENGTH = 1200
-
 # Each applier takes the payload model it is registered for.
 Apply = Callable[[Connection, Envelope, Any], None]
-
-
-def feed_item_id(person_id: str, event_id: str) -> str:
-    return str(uuid5(FEED_ITEM_NAMESPACE, f"{person_id}/{event_id}"))
-
-
-@dataclass(frozen=True)
-class GoalFacts:
-    """The goal details stored in the read model; title and owner are None until its GoalCreated is applied."""
-
-    goal_id: str
-    title: str | None
-    owner_id: str | None
-
-    @property
-    def display_title(self) -> str:
-        return self.title or self.goal_id
 
 
 class FeedProjection:
@@ -83,12 +70,11 @@ class FeedProjection:
         apply(connection, envelope, payload)
 
     def _apply_goal_created(self, connection: Connection, envelope: Envelope, payload: GoalCreatedV1) -> None:
-        org_id = envelope.orgid
         insert_ignoring_duplicates(
             connection,
             self.tables.known_goals,
             {
-                "org_id": org_id,
+                "org_id": envelope.orgid,
                 "goal_id": payload.goal_id,
                 "title": payload.title,
                 "owner_id": payload.owner_id,
@@ -98,9 +84,10 @@ class FeedProjection:
                 "created_at": envelope.time,
             },
         )
-        self._add_audience(connection, org_id, payload.goal_id, payload.owner_id, "owner")
-        goal = GoalFacts(payload.goal_id, payload.title, payload.owner_id)
-        self._add_item(connection, envelope, payload.owner_id, "goal_created", goal, f"Goal created: {payload.title}")
+        self._record_goal_event(connection, envelope, payload.goal_id, GOAL_CREATED)
+        # Social events may have arrived before the goal. The owner, and the title in every
+        # summary, are known only from here on, so all the goal's items are recomputed.
+        self._reconcile(connection, envelope, payload.goal_id, ItemScope())
 
     def _apply_key_result_added(self, connection: Connection, envelope: Envelope, payload: KeyResultAddedV1) -> None:
         insert_ignoring_duplicates(
@@ -113,107 +100,73 @@ class FeedProjection:
                 "title": payload.title,
             },
         )
-        goal = self._goal(connection, envelope.orgid, payload.goal_id)
-        summary = f"Key result added to '{goal.display_title}': {payload.title}"
-        for person_id in self._audience(connection, envelope.orgid, payload.goal_id):
-            self._add_item(connection, envelope, person_id, "key_result_added", goal, summary, payload.key_result_id)
+        self._record_goal_event(connection, envelope, payload.goal_id, KEY_RESULT_ADDED, payload.key_result_id)
+        # Check-ins stored before their key result show its id in place of its title until now.
+        self._reconcile(connection, envelope, payload.goal_id, ItemScope(key_result_id=payload.key_result_id))
 
     def _apply_check_in_recorded(self, connection: Connection, envelope: Envelope, payload: CheckInRecordedV1) -> None:
-        key_results = self.tables.key_results
-        key_result_title = connection.execute(
-            select(key_results.c.title).where(
-                key_results.c.org_id == envelope.orgid, key_results.c.key_result_id == payload.key_result_id
-            )
-        ).scalar()
-        goal = self._goal(connection, envelope.orgid, payload.goal_id)
-        summary = f"Check-in on '{key_result_title or payload.key_result_id}': progress {payload.progress:.0%}"
-        for person_id in self._audience(connection, envelope.orgid, payload.goal_id):
-            self._add_item(connection, envelope, person_id, "check_in_recorded", goal, summary, payload.key_result_id)
+        self._record_goal_event(
+            connection, envelope, payload.goal_id, CHECK_IN_RECORDED, payload.key_result_id, payload.progress
+        )
+        self._reconcile(connection, envelope, payload.goal_id, ItemScope(event_ids=frozenset({envelope.id})))
 
     def _apply_goal_followed(self, connection: Connection, envelope: Envelope, payload: GoalFollowedV1) -> None:
-        self._add_audience(connection, envelope.orgid, payload.goal_id, payload.follower_id, "follower")
-        goal = self._goal(connection, envelope.orgid, payload.goal_id)
-        # The owner gets an item about each new follower, except about their own follow.
-        if goal.owner_id is None or goal.owner_id in (payload.follower_id, envelope.actorid):
-            return
-        summary = f"Your goal '{goal.display_title}' has a new follower"
-        self._add_item(connection, envelope, goal.owner_id, "goal_followed", goal, summary)
+        self._record_audience_change(connection, envelope, payload.goal_id, payload.follower_id, FOLLOWED)
 
     def _apply_goal_unfollowed(self, connection: Connection, envelope: Envelope, payload: GoalUnfollowedV1) -> None:
-        audience = self.tables.goal_audience
-        connection.execute(
-            delete(audience).where(
-                audience.c.org_id == envelope.orgid,
-                audience.c.goal_id == payload.goal_id,
-                audience.c.person_id == payload.follower_id,
-                audience.c.relation == "follower",
-            )
-        )
+        self._record_audience_change(connection, envelope, payload.goal_id, payload.follower_id, UNFOLLOWED)
 
     def _apply_collaborator_tagged(
         self, connection: Connection, envelope: Envelope, payload: CollaboratorTaggedV1
     ) -> None:
-        self._add_audience(connection, envelope.orgid, payload.goal_id, payload.collaborator_id, "collaborator")
-        goal = self._goal(connection, envelope.orgid, payload.goal_id)
-        tagged_summary = f"You were tagged as a collaborator on '{goal.display_title}'"
-        self._add_item(connection, envelope, payload.collaborator_id, "collaborator_tagged", goal, tagged_summary)
-        if goal.owner_id is not None and goal.owner_id != payload.collaborator_id:
-            owner_summary = f"A collaborator was tagged on your goal '{goal.display_title}'"
-            self._add_item(connection, envelope, goal.owner_id, "collaborator_tagged", goal, owner_summary)
+        self._record_audience_change(connection, envelope, payload.goal_id, payload.collaborator_id, TAGGED)
 
-    def _add_audience(self, connection: Connection, org_id: str, goal_id: str, person_id: str, relation: str) -> None:
-        insert_ignoring_duplicates(
-            connection,
-            self.tables.goal_audience,
-            {"org_id": org_id, "goal_id": goal_id, "person_id": person_id, "relation": relation},
-        )
-
-    def _audience(self, connection: Connection, org_id: str, goal_id: str) -> list[str]:
-        # NOTE: this is the audience at processing time. The two topics are consumed independently,
-        # so a rebuild that interleaves a follow and a check-in differently can fan out differently.
-        audience = self.tables.goal_audience
-        rows = connection.execute(
-            select(audience.c.person_id)
-            .where(audience.c.org_id == org_id, audience.c.goal_id == goal_id)
-            .distinct()
-            .order_by(audience.c.person_id)
-        )
-        return list(rows.scalars())
-
-    def _goal(self, connection: Connection, org_id: str, goal_id: str) -> GoalFacts:
-        goals = self.tables.known_goals
-        row = connection.execute(
-            select(goals.c.title, goals.c.owner_id).where(goals.c.org_id == org_id, goals.c.goal_id == goal_id)
-        ).first()
-        if row is None:
-            return GoalFacts(goal_id, None, None)
-        return GoalFacts(goal_id, row.title, row.owner_id)
-
-    def _add_item(
+    def _record_goal_event(
         self,
         connection: Connection,
         envelope: Envelope,
-        person_id: str,
+        goal_id: str,
         kind: str,
-        goal: GoalFacts,
-        summary: str,
         key_result_id: str | None = None,
+        progress: float | None = None,
     ) -> None:
         insert_ignoring_duplicates(
             connection,
-            self.tables.feed_items,
+            self.tables.fan_out_events,
             {
-                "item_id": feed_item_id(person_id, envelope.id),
                 "org_id": envelope.orgid,
-                "person_id": person_id,
                 "event_id": envelope.id,
+                "goal_id": goal_id,
                 "kind": kind,
-                "goal_id": goal.goal_id,
-                "goal_title": goal.title,
-                "key_result_id": key_result_id,
                 "actor_id": envelope.actorid,
-                "summary": summary[:MAX_SUMMARY_LENGTH],
+                "key_result_id": key_result_id,
+                "progress": progress,
                 "occurred_at": envelope.time,
-                "indexed_at": self.clock(),
             },
         )
+
+    def _record_audience_change(
+        self, connection: Connection, envelope: Envelope, goal_id: str, person_id: str, change: str
+    ) -> None:
+        insert_ignoring_duplicates(
+            connection,
+            self.tables.audience_changes,
+            {
+                "org_id": envelope.orgid,
+                "event_id": envelope.id,
+                "goal_id": goal_id,
+                "person_id": person_id,
+                "change": change,
+                "actor_id": envelope.actorid,
+                "occurred_at": envelope.time,
+                "aggregate_version": envelope.aggregateversion,
+            },
+        )
+        # The change can add or remove the person's items for goal events at any time after it,
+        # including events applied before it arrived.
+        self._reconcile(connection, envelope, goal_id, ItemScope(person_id=person_id))
+        # The notifications about this change itself (to the owner and the tagged person).
+        self._reconcile(connection, envelope, goal_id, ItemScope(event_ids=frozenset({envelope.id})))
+
+    def _reconcile(self, connection: Connection, envelope: Envelope, goal_id: str, scope: ItemScope) -> None:
+        reconcile_feed_items(connection, self.tables, envelope.orgid, goal_id, scope, self.clock())

@@ -11,7 +11,9 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
+    Float,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -21,19 +23,24 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from spm_events.readmodel import PositionedReadModel
+from spm_social.fanout import AUDIENCE_CHANGES, FAN_OUT_KINDS
 
 # The consumer name under which the feed worker records its Kafka positions. It stays fixed when
 # the faust app id changes, so positions belong to the read model rather than to a consumer group.
 FEED_CONSUMER = "social-feed"
 
-AUDIENCE_RELATIONS = ("owner", "follower", "collaborator")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    return CheckConstraint(f"{column} IN ({', '.join(repr(value) for value in values)})")
 
 
 @dataclass(frozen=True)
 class SocialTables:
     known_goals: Table
     key_results: Table
-    goal_audience: Table
+    audience_changes: Table
+    fan_out_events: Table
     feed_items: Table
 
 
@@ -58,14 +65,36 @@ def define_social_tables(metadata: MetaData) -> SocialTables:
         Column("goal_id", String(100), nullable=False),
         Column("title", String(500), nullable=False),
     )
-    goal_audience = Table(
-        "goal_audience",
+    # Every follow, unfollow and tag with its event time, so the audience at any time can be
+    # recomputed when an event arrives late.
+    audience_changes = Table(
+        "audience_changes",
         metadata,
         Column("org_id", String(100), primary_key=True),
-        Column("goal_id", String(100), primary_key=True),
-        Column("person_id", String(100), primary_key=True),
-        Column("relation", String(20), primary_key=True),
-        CheckConstraint(f"relation IN ({', '.join(repr(relation) for relation in AUDIENCE_RELATIONS)})"),
+        Column("event_id", String(64), primary_key=True),
+        Column("goal_id", String(100), nullable=False),
+        Column("person_id", String(100), nullable=False),
+        Column("change", String(20), nullable=False),
+        Column("actor_id", String(100), nullable=False),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("aggregate_version", Integer, nullable=False),
+        _one_of("change", AUDIENCE_CHANGES),
+        Index("ix_audience_changes_goal", "org_id", "goal_id", "person_id"),
+    )
+    # The goal events that fan out to the audience, kept so that a late follow or tag can backfill.
+    fan_out_events = Table(
+        "fan_out_events",
+        metadata,
+        Column("org_id", String(100), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("goal_id", String(100), nullable=False),
+        Column("kind", String(50), nullable=False),
+        Column("actor_id", String(100), nullable=False),
+        Column("key_result_id", String(100), nullable=True),
+        Column("progress", Float, nullable=True),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        _one_of("kind", FAN_OUT_KINDS),
+        Index("ix_fan_out_events_goal", "org_id", "goal_id", "key_result_id"),
     )
     feed_items = Table(
         "feed_items",
@@ -84,8 +113,9 @@ def define_social_tables(metadata: MetaData) -> SocialTables:
         Column("indexed_at", DateTime(timezone=True), nullable=False),
         UniqueConstraint("person_id", "event_id", name="uq_feed_items_person_event"),
         Index("ix_feed_items_page", "org_id", "person_id", "occurred_at", "item_id"),
+        Index("ix_feed_items_goal", "org_id", "goal_id", "person_id"),
     )
-    return SocialTables(known_goals, key_results, goal_audience, feed_items)
+    return SocialTables(known_goals, key_results, audience_changes, fan_out_events, feed_items)
 
 
 @dataclass(frozen=True)

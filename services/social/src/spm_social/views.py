@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from spm_social.fanout import as_utc
 from spm_social.readmodel import SocialReadModel
 
 
@@ -45,11 +46,6 @@ class FeedCursor:
 class FeedPage:
     items: list[dict[str, Any]]
     next_cursor: str | None
-
-
-def as_utc(value: datetime) -> datetime:
-    """Attach UTC to a datetime read back from SQLite, which stores UTC times without an offset."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class SocialViews:
