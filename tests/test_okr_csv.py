@@ -76,3 +76,30 @@ def test_missing_column_is_rejected(tmp_path: Path) -> None:
         read_okr_csv(path)
     assert raised.value.line == 1
     assert "metric" in raised.value.reason
+
+
+def test_non_utf8_file_names_line(tmp_path: Path) -> None:
+    content = DATASET.read_bytes().replace(b"Grow ARR consistently", b"Grow ARR \xe9 consistently")
+    path = tmp_path / "okrs.csv"
+    path.write_bytes(content)
+    with pytest.raises(OkrCsvError) as raised:
+        read_okr_csv(path)
+    assert raised.value.line == 2
+    assert "not UTF-8" in raised.value.reason
+
+
+@pytest.mark.parametrize(
+    ("change", "reason_part"),
+    [
+        (lambda line: line.replace("2020-02-01,2020-04-30", "2999-02-01,2999-04-30"), "in the future"),
+        (lambda line: line.replace(",percent,0,100,", ",percent,-1e308,1e308,"), "outside"),
+        (lambda line: line.replace("CEO-1.KR1,", "CEO-1.KR1" + "x" * 200 + ","), "ref is longer"),
+    ],
+    ids=["future-period", "huge-values", "long-ref"],
+)
+def test_rows_the_api_would_reject_fail_validation(tmp_path: Path, change, reason_part: str) -> None:  # type: ignore[no-untyped-def]
+    path = _write_with_replaced_line(tmp_path, 3, change(_line(3)))
+    with pytest.raises(OkrCsvError) as raised:
+        read_okr_csv(path)
+    assert raised.value.line == 3
+    assert reason_part in raised.value.reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Callable
@@ -11,6 +12,10 @@ from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 ALGORITHM = "HS256"
+# Org and person ids travel in every envelope, which allows 100 characters. Orgs also take no "/",
+# so "{org}/{ref}" keys (deterministic ids) of two organisations can never be equal.
+ORG_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+PERSON_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}")
 _bearer = HTTPBearer(auto_error=False, description="A JWT with the claims `org` and `sub` (the person id)")
 
 
@@ -55,8 +60,10 @@ def principal_dependency(secret: str) -> Callable[..., Principal]:
         except jwt.InvalidTokenError:
             raise _unauthorized("invalid bearer token") from None
         org_id, person_id = claims.get("org"), claims.get("sub")
-        if not isinstance(org_id, str) or not org_id or not isinstance(person_id, str) or not person_id:
-            raise _unauthorized("bearer token lacks the 'org' or 'sub' claim")
+        if not isinstance(org_id, str) or not ORG_ID_PATTERN.fullmatch(org_id):
+            raise _unauthorized("bearer token's 'org' claim is missing or not 1-100 letters, digits, '.', '_' or '-'")
+        if not isinstance(person_id, str) or not PERSON_ID_PATTERN.fullmatch(person_id):
+            raise _unauthorized("bearer token's 'sub' claim is missing or not 1-100 letters, digits, '.', '_', ':', '@' or '-'")
         return Principal(org_id=org_id, person_id=person_id)
 
     return current_principal

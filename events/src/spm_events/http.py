@@ -1,11 +1,41 @@
-"""Guards every service's HTTP API puts in front of its routes: body size and JSON depth limits."""
+"""Guards every service's HTTP API puts in front of its routes: body limits and error responses."""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from typing import Any
 
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+
+def add_common_error_handlers(app: FastAPI) -> None:
+    """Answer invalid requests with 422 and never echo the input back.
+
+    FastAPI's default 422 body repeats the rejected input, which strict JSON cannot always encode
+    (NaN, Infinity, a lone UTF-16 surrogate), so the client would get a 500 instead.
+    """
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        detail = [
+            {"type": str(item.get("type", "value_error")), "loc": [str(part) for part in item.get("loc", ())],
+             "msg": str(item.get("msg", "invalid value"))}
+            for item in error.errors()
+        ]
+        return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
+
+    @app.exception_handler(OverflowError)
+    async def out_of_range(request: Request, error: OverflowError) -> JSONResponse:
+        logger.info("rejected %s %s with 422: %s", request.method, request.url.path, error)
+        detail = "a date or number in the request is outside the supported range; use dates between years 1900 and 9000"
+        return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
 
 
 class RequestRejected(Exception):
@@ -35,6 +65,31 @@ def json_nesting_depth(body: bytes) -> int:
         elif byte in (0x5D, 0x7D):  # ] }
             depth -= 1
     return deepest
+
+
+_SURROGATE_ESCAPE = re.compile(rb"(\\+)u([dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def has_unpaired_surrogate_escape(body: bytes) -> bool:
+    """Tell whether a JSON text escapes half of a UTF-16 surrogate pair without the other half.
+
+    Python's JSON parser turns such an escape into a string that cannot be encoded as UTF-8, so
+    storing it would break every later response and event that carries it.
+    """
+    pending_high_end = None
+    for match in _SURROGATE_ESCAPE.finditer(body):
+        if len(match.group(1)) % 2 == 0:
+            continue  # an escaped backslash followed by a literal "u", not a \u escape
+        is_high = match.group(2)[1:2].lower() in b"89ab"
+        if pending_high_end is not None:
+            if is_high or match.start() != pending_high_end:
+                return True
+            pending_high_end = None
+        elif is_high:
+            pending_high_end = match.end()
+        else:
+            return True
+    return pending_high_end is not None
 
 
 class BodyLimitMiddleware:
@@ -91,9 +146,13 @@ class BodyLimitMiddleware:
                 return b"".join(chunks)
 
     def _check_depth(self, scope: Scope, body: bytes) -> None:
-        content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
-        if b"json" in content_type and json_nesting_depth(body) > self.max_depth:
+        content_type = dict(scope.get("headers", [])).get(b"content-type", b"").lower()
+        if b"json" not in content_type:
+            return
+        if json_nesting_depth(body) > self.max_depth:
             raise RequestRejected(422, f"JSON body is nested deeper than the limit of {self.max_depth} levels")
+        if has_unpaired_surrogate_escape(body):
+            raise RequestRejected(422, "JSON body contains an unpaired UTF-16 surrogate escape; send valid Unicode text")
 
 
 async def _send_json(send: Send, status_code: int, payload: dict[str, Any]) -> None:

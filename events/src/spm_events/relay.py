@@ -91,14 +91,29 @@ def single_active_relay(engine: Engine, relay: str, lock_dir: Path) -> Iterator[
         yield
 
 
-def create_idempotent_producer(bootstrap: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        enable_idempotence=True,
-        acks="all",
-        linger_ms=5,
-        request_timeout_ms=30000,
-    )
+class IdempotentProducer(AIOKafkaProducer):
+    """An idempotent producer (acks=all) that can make an unstarted copy of itself.
+
+    After a long broker outage an idempotent producer can be left in a state it never leaves
+    (OutOfOrderSequenceNumber on every send, seen with aiokafka 0.14), so the relay replaces it.
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        super().__init__(
+            bootstrap_servers=bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            request_timeout_ms=30000,
+        )
+        self.bootstrap = bootstrap
+
+    def fresh_copy(self) -> IdempotentProducer:
+        return IdempotentProducer(self.bootstrap)
+
+
+def create_idempotent_producer(bootstrap: str) -> IdempotentProducer:
+    return IdempotentProducer(bootstrap)
 
 
 class Relay:
@@ -110,6 +125,7 @@ class Relay:
         producer: AIOKafkaProducer,
         batch_size: int = 200,
         idle_poll_seconds: float = 0.05,
+        failures_before_new_producer: int = 5,
     ) -> None:
         self.name = name
         self.read_notifications = read_notifications
@@ -117,29 +133,57 @@ class Relay:
         self.producer = producer
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
+        self.failures_before_new_producer = failures_before_new_producer
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until ``stop`` is set; resume from the recorded position."""
         position = await asyncio.to_thread(self.positions.read, self.name)
         logger.info("relay=%s resuming after notification_id=%s", self.name, position)
         retry_delay = self.idle_poll_seconds
-        while not stop.is_set():
-            try:
-                published_to = await self.publish_next_batch(position)
-            except KafkaError as error:
-                # Nothing was recorded, so the whole batch is published again once the broker is back.
-                retry_delay = min(retry_delay * 2, 5.0)
-                logger.warning("relay=%s publish failed after position=%s, retrying in %.1fs: %r",
-                               self.name, position, retry_delay, error)
-                await asyncio.sleep(retry_delay)
-                continue
-            retry_delay = self.idle_poll_seconds
-            if published_to == position:
+        consecutive_failures = 0
+        original_producer = self.producer
+        try:
+            while not stop.is_set():
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.idle_poll_seconds)
-                except asyncio.TimeoutError:
-                    pass
-            position = published_to
+                    published_to = await self.publish_next_batch(position)
+                except KafkaError as error:
+                    # Nothing was recorded, so the whole batch is published again once the broker is back.
+                    consecutive_failures += 1
+                    retry_delay = min(retry_delay * 2, 5.0)
+                    logger.warning("relay=%s publish failed after position=%s (failure %s), retrying in %.1fs: %r",
+                                   self.name, position, consecutive_failures, retry_delay, error)
+                    await asyncio.sleep(retry_delay)
+                    if consecutive_failures % self.failures_before_new_producer == 0:
+                        await self._replace_producer()
+                    continue
+                consecutive_failures = 0
+                retry_delay = self.idle_poll_seconds
+                if published_to == position:
+                    try:
+                        await asyncio.wait_for(stop.wait(), timeout=self.idle_poll_seconds)
+                    except asyncio.TimeoutError:
+                        pass
+                position = published_to
+        finally:
+            if self.producer is not original_producer:
+                await self.producer.stop()
+
+    async def _replace_producer(self) -> None:
+        if not isinstance(self.producer, IdempotentProducer):
+            return
+        replacement = self.producer.fresh_copy()
+        try:
+            await replacement.start()
+        except KafkaError as error:
+            logger.warning("relay=%s could not start a new producer yet: %r", self.name, error)
+            await replacement.stop()
+            return
+        old_producer, self.producer = self.producer, replacement
+        logger.warning("relay=%s replaced its Kafka producer after repeated failures", self.name)
+        try:
+            await old_producer.stop()
+        except KafkaError as error:
+            logger.info("relay=%s old producer stopped with %r", self.name, error)
 
     async def publish_next_batch(self, position: int) -> int:
         """Publish the notifications after ``position`` (one batch) and return the position reached."""

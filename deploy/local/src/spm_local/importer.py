@@ -117,5 +117,10 @@ def main() -> None:
         raise SystemExit(2) from None
     headers = {"Authorization": f"Bearer {arguments.token}"}
     with httpx.Client(base_url=arguments.goals_url, headers=headers, timeout=30) as client:
-        result = import_rows(client, rows, arguments.org)
+        try:
+            result = import_rows(client, rows, arguments.org)
+        except (ImportFailedError, httpx.HTTPError) as error:
+            print(f"{arguments.goals_csv}: import stopped: {error}; rows before it were imported, and running "
+                  "the import again after fixing the cause skips them", file=sys.stderr)
+            raise SystemExit(1) from None
     print(f"created {result.created}, already present {result.already_present}")

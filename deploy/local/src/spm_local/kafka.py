@@ -132,18 +132,41 @@ async def _metadata_answers(bootstrap: str) -> bool:
 def wait_until_ready(bootstrap: str, process: subprocess.Popen | None = None, timeout: float = READY_TIMEOUT_SECONDS) -> None:
     """Poll with a client's metadata call until the broker responds, the process exits, or the deadline passes."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"Kafka broker exited with code {process.returncode} before it was ready")
-        if asyncio.run(_metadata_answers(bootstrap)):
-            return
-        time.sleep(0.5)
+    # Until the broker listens, every attempt makes aiokafka log a connection error; they are expected here.
+    aiokafka_logger = logging.getLogger("aiokafka")
+    previous_level = aiokafka_logger.level
+    aiokafka_logger.setLevel(logging.CRITICAL)
+    try:
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"Kafka broker exited with code {process.returncode} before it was ready")
+            if asyncio.run(_metadata_answers(bootstrap)):
+                return
+            time.sleep(0.5)
+    finally:
+        aiokafka_logger.setLevel(previous_level)
     raise TimeoutError(f"Kafka broker at {bootstrap} did not answer a metadata request within {timeout:.0f}s")
 
 
+def existing_config(state_dir: Path) -> BrokerConfig | None:
+    """Return the config of a broker already formatted in ``state_dir``, so a restart keeps its ports and cluster id."""
+    properties_file = state_dir / "server.properties"
+    if not properties_file.exists() or not (state_dir / "logs" / "meta.properties").exists():
+        return None
+    properties = dict(
+        line.split("=", 1) for line in properties_file.read_text().splitlines() if "=" in line and not line.startswith("#")
+    )
+    port = int(properties["advertised.listeners"].rsplit(":", 1)[1])
+    controller_port = int(properties["controller.quorum.voters"].rsplit(":", 1)[1])
+    return BrokerConfig(state_dir=state_dir, port=port, controller_port=controller_port)
+
+
 def prepare_broker(state_dir: Path, port: int | None = None) -> BrokerConfig:
-    """Fetch the jars if needed, pick free ports, write the config and format the log directory."""
+    """Fetch the jars if needed, then reuse the broker formatted in ``state_dir`` or format a new one on free ports."""
     libs_dir = ensure_kafka_jars()
+    config = existing_config(state_dir)
+    if config is not None and (port is None or port == config.port):
+        return config
     config = BrokerConfig(state_dir=state_dir, port=port or free_port(), controller_port=free_port())
     config.write_properties()
     format_storage(config, libs_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from datetime import date
@@ -14,7 +15,14 @@ REQUIRED_COLUMNS = (
     "final_value", "final_progress", "published_outcome",
 )
 METRICS = ("number", "percent", "currency", "milestone")
+# The goals API's own limits, checked here too so that a file the API would reject part-way
+# through is rejected before the first request.
 MAX_TITLE_LENGTH = 500
+MAX_REF_LENGTH = 200
+MAX_TEAM_LENGTH = 200
+MAX_PERIOD_NAME_LENGTH = 100
+MAX_CONTRIBUTING_TEAMS = 50
+MAX_ABSOLUTE_VALUE = 1e15
 
 
 class OkrCsvError(ValueError):
@@ -58,6 +66,8 @@ def _number(raw: str, column: str, line: int, required: bool) -> float | None:
         raise OkrCsvError(line, f"{column} {raw!r} is not a number") from None
     if not math.isfinite(value):
         raise OkrCsvError(line, f"{column} {raw!r} is not a finite number")
+    if abs(value) > MAX_ABSOLUTE_VALUE:
+        raise OkrCsvError(line, f"{column} {raw!r} is outside -{MAX_ABSOLUTE_VALUE:g} to {MAX_ABSOLUTE_VALUE:g}")
     return value
 
 
@@ -75,12 +85,22 @@ def _parse_row(line: int, row: dict[str, str]) -> OkrRow:
     for column in ("ref", "title", "team", "owner_handle", "period"):
         if not row[column].strip():
             raise OkrCsvError(line, f"{column} is empty")
-    if len(row["title"]) > MAX_TITLE_LENGTH:
-        raise OkrCsvError(line, f"title is longer than {MAX_TITLE_LENGTH} characters")
+    for column, maximum in (("title", MAX_TITLE_LENGTH), ("ref", MAX_REF_LENGTH), ("team", MAX_TEAM_LENGTH),
+                            ("period", MAX_PERIOD_NAME_LENGTH)):
+        if len(row[column].strip()) > maximum:
+            raise OkrCsvError(line, f"{column} is longer than {maximum} characters")
+    contributing_teams = tuple(team.strip() for team in row["contributing_teams"].split(";") if team.strip())
+    if len(contributing_teams) > MAX_CONTRIBUTING_TEAMS:
+        raise OkrCsvError(line, f"contributing_teams names more than {MAX_CONTRIBUTING_TEAMS} teams")
+    if any(len(team) > MAX_TEAM_LENGTH for team in contributing_teams):
+        raise OkrCsvError(line, f"a team in contributing_teams is longer than {MAX_TEAM_LENGTH} characters")
     period_start = _date(row["period_start"], "period_start", line)
     period_end = _date(row["period_end"], "period_end", line)
     if period_end < period_start:
         raise OkrCsvError(line, f"period_end {period_end} is before period_start {period_start}")
+    if period_start > date.today():
+        # Objectives are recorded as happening on their period's first day, and no fact may be dated in the future.
+        raise OkrCsvError(line, f"period_start {period_start} is in the future; import a period once it has started")
     is_key_result = kind == "key_result"
     metric = row["metric"] or None
     if is_key_result and metric not in METRICS:
@@ -98,7 +118,7 @@ def _parse_row(line: int, row: dict[str, str]) -> OkrRow:
         kind=kind,
         title=row["title"].strip(),
         team=row["team"].strip(),
-        contributing_teams=tuple(team.strip() for team in row["contributing_teams"].split(";") if team.strip()),
+        contributing_teams=contributing_teams,
         owner_handle=row["owner_handle"].strip(),
         period=row["period"].strip(),
         period_start=period_start,
@@ -140,7 +160,12 @@ def _check_references(rows: list[OkrRow], known_handles: set[str] | None) -> Non
 
 def read_okr_csv(path: Path, known_handles: set[str] | None = None) -> list[OkrRow]:
     """Return every row of the file, or raise OkrCsvError for the first problem found."""
-    with path.open(newline="", encoding="utf-8") as file:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise OkrCsvError(line, f"byte {error.object[error.start]:#04x} is not UTF-8; save the file as UTF-8") from None
+    with io.StringIO(text, newline="") as file:
         reader = csv.DictReader(file)
         missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or [])]
         if missing:

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from spm_events.auth import Principal, principal_dependency
 from spm_events.database import create_database_engine
-from spm_events.http import BodyLimitMiddleware
+from spm_events.http import BodyLimitMiddleware, add_common_error_handlers
 from spm_events.readmodel import PositionedReadModel
 
 from spm_notifications.inbox import Cursor, Inbox, InvalidCursorError, Notification
@@ -71,6 +71,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
 
     app = FastAPI(title="SPM notifications", version="1")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
+    add_common_error_handlers(app)
 
     @app.get("/healthz")
     def read_health() -> dict[str, str]:

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from spm_events.auth import Principal, principal_dependency
-from spm_events.http import BodyLimitMiddleware
+from spm_events.http import BodyLimitMiddleware, add_common_error_handlers
 from spm_scoring.activities import as_utc
 from spm_scoring.formula import WINDOW
 from spm_scoring.queries import ScoreQueries
@@ -40,6 +40,7 @@ def create_app(settings: ScoringSettings, store: ScoringStore | None = None) -> 
     current_principal = principal_dependency(settings.jwt_secret.get_secret_value())
     app = FastAPI(title="SPM scoring", version="0.1.0", description="Performance and collaboration scores with their explanations")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
+    add_common_error_handlers(app)
 
     @app.get("/healthz")
     def read_health() -> dict[str, str]:

@@ -1,20 +1,17 @@
 """HTTP API of the social service: follows, collaborator tags and personal feeds."""
 
 import logging
-import math
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Any, AsyncIterator, Callable
+from typing import Annotated, AsyncIterator, Callable
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from spm_events.auth import Principal, principal_dependency
 from spm_events.database import create_database_engine
-from spm_events.http import BodyLimitMiddleware
+from spm_events.http import BodyLimitMiddleware, add_common_error_handlers
 from spm_events.relay import RelayPositions
 from spm_social.application import ConcurrentChangeError, GoalNotFoundError, SocialApplication
 from spm_social.domain import SocialGraphError
@@ -184,23 +181,8 @@ def internal_routes(social: SocialApplication, views: SocialViews, relay_positio
     return router
 
 
-def _without_non_finite_floats(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _without_non_finite_floats(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_without_non_finite_floats(item) for item in value]
-    return value
-
-
 def add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        # Python's JSON parser accepts NaN and Infinity, and FastAPI echoes the input in the error.
-        # Strict JSON cannot encode them, so they are returned as text and the client gets 422, not 500.
-        detail = _without_non_finite_floats(jsonable_encoder(error.errors()))
-        return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
+    add_common_error_handlers(app)
 
     @app.exception_handler(GoalNotFoundError)
     async def goal_not_found(_: Request, error: GoalNotFoundError) -> JSONResponse:
