@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Id = Field(min_length=1, max_length=100)
 MetricKind = Literal["number", "percent", "currency", "milestone"]
+CheckInStatus = Literal["on_track", "at_risk", "off_track"]
+GoalStatus = Literal["draft", "active", "closed", "archived"]
 
 
 class Payload(BaseModel):
@@ -42,6 +44,9 @@ class GoalCreatedV1(Payload):
     period: PeriodV1
     parent_goal_id: str | None = None
     external_ref: str | None = None
+    status: Literal["draft", "active"] | None = Field(
+        default=None, description="Lifecycle status at creation; absent means active"
+    )
 
 
 class KeyResultAddedV1(Payload):
@@ -52,6 +57,8 @@ class KeyResultAddedV1(Payload):
     start_value: float
     target_value: float
     external_ref: str | None = None
+    unit: str | None = Field(default=None, max_length=50, description="Unit of the values, such as USD; absent when none was given")
+    weight: float = Field(default=1.0, gt=0, description="Share of the goal's progress relative to the other key results' weights")
 
 
 class CheckInRecordedV1(Payload):
@@ -61,6 +68,28 @@ class CheckInRecordedV1(Payload):
     value: float
     progress: float = Field(description="Progress of the key result after this check-in; 1.0 is the target, above 1 is over-achievement")
     comment: str = Field(default="", max_length=5000)
+    confidence: float | None = Field(default=None, ge=0, le=1, description="The owner's confidence of reaching the target, from 0 to 1")
+    status: CheckInStatus | None = Field(
+        default=None, description="on_track, at_risk or off_track: derived from pace unless the person set it"
+    )
+
+
+class GoalStatusChangedV1(Payload):
+    """A goal moved along its lifecycle: draft -> active -> closed -> archived, or closed -> active when reopened."""
+
+    goal_id: str = Id
+    status: GoalStatus
+    previous_status: GoalStatus
+    outcome: Literal["achieved", "partially", "missed"] | None = Field(
+        default=None, description="How the goal ended; set when status is closed"
+    )
+
+
+class GoalAlignedV1(Payload):
+    """A goal was aligned under another parent goal, or detached from its parent (``parent_goal_id`` null)."""
+
+    goal_id: str = Id
+    parent_goal_id: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class GoalFollowedV1(Payload):

@@ -42,6 +42,13 @@ def client(settings: GoalsSettings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
+def backend_client(backend_settings: GoalsSettings) -> Iterator[TestClient]:
+    """An API client on SQLite files or on a fresh PostgreSQL database."""
+    with TestClient(create_app(backend_settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
 def auth_header(settings: GoalsSettings) -> Callable[[str, str], dict[str, str]]:
     """Return a function that builds the Authorization header for a person of an org."""
 

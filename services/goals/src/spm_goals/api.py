@@ -1,38 +1,81 @@
 """The goals HTTP API: routes parse the request, call the application, and map its errors to HTTP."""
 
 import logging
-import math
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Annotated, Any, AsyncIterator
+from typing import Annotated, Any, AsyncIterator, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 
 from spm_events.auth import Principal, principal_dependency
 from spm_events.database import create_database_engine
-from spm_events.http import BodyLimitMiddleware
+from spm_events.http import BodyLimitMiddleware, add_common_error_handlers
 from spm_events.relay import RelayPositions
-from spm_goals.api_models import AddKeyResultBody, CreateGoalBody, RecordCheckInBody
+from spm_goals.api_errors import add_error_handlers
+from spm_goals.api_models import (
+    AddKeyResultBody,
+    AlignGoalBody,
+    CloseGoalBody,
+    CreateGoalBody,
+    RecordCheckInBody,
+    StatusChangeBody,
+)
+from spm_goals.api_responses import (
+    ChangeOut,
+    CheckInOut,
+    GoalOut,
+    HealthOut,
+    KeyResultWithGoalOut,
+    RelayStatusOut,
+    TreeNodeOut,
+    error_responses,
+)
 from spm_goals.application import (
     GoalsApplication,
     NewKeyResult,
     NewObjective,
-    ObjectiveConflictError,
     ObjectiveNotFoundError,
+    StatusTransition,
+    WriteGuard,
 )
-from spm_goals.objective import KeyResultNotFoundError, ObjectiveError
+from spm_goals.idempotency import IdempotencyStore
 from spm_goals.relay import RELAY_NAME
 from spm_goals.settings import EVENT_STORE_FILE, READ_DATABASE_FILE, GoalsSettings
-from spm_goals.views import check_in_view, goal_view, key_result_view
+from spm_goals.tree import alignment_tree
+from spm_goals.views import check_in_history_view, check_in_view, goal_view, key_result_view
+from spm_goals.writes import GuardedWrites, etag_for
 
 
 logger = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 100
+
+WRITE_ERRORS = error_responses(401, 404, 409, 412, 413, 422)
+
+AsOfQuery = Annotated[
+    AwareDatetime | None,
+    Query(description="Rebuild the state from the events that occurred at or before this time (ISO 8601 with offset)"),
+]
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=100,
+        description='The ETag of the goal version this write expects, such as "3". The write returns 412 when the goal is at another version',
+    ),
+]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="A client-chosen key. A retry with the same key and body returns the first response and writes nothing",
+    ),
+]
 
 
 def create_app(settings: GoalsSettings) -> FastAPI:
@@ -40,6 +83,7 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     engine = create_database_engine(settings.sqlalchemy_url(READ_DATABASE_FILE))
     goals = GoalsApplication(env=settings.event_store_env(EVENT_STORE_FILE), index_engine=engine)
     relay_positions = RelayPositions(engine)
+    writes = GuardedWrites(IdempotencyStore(engine))
     current_principal = principal_dependency(settings.jwt_secret.get_secret_value())
 
     def bounded_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
@@ -63,14 +107,16 @@ def create_app(settings: GoalsSettings) -> FastAPI:
 
     app = FastAPI(title="SPM goals", version="1", lifespan=lifespan)
     app.state.goals = goals
+    app.state.writes = writes
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
+    add_common_error_handlers(app)
     add_error_handlers(app)
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=HealthOut, tags=["operations"])
     def read_health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/internal/relay")
+    @app.get("/internal/relay", response_model=RelayStatusOut, tags=["operations"])
     def read_relay_status() -> dict[str, Any]:
         return {
             "relay": RELAY_NAME,
@@ -78,8 +124,19 @@ def create_app(settings: GoalsSettings) -> FastAPI:
             "max_notification_id": goals.max_notification_id(),
         }
 
-    @app.post("/goals", status_code=status.HTTP_201_CREATED)
-    def create_goal(body: CreateGoalBody, principal: PrincipalDependency, response: Response) -> dict[str, Any]:
+    @app.post(
+        "/goals",
+        status_code=status.HTTP_201_CREATED,
+        response_model=GoalOut,
+        responses={200: {"model": GoalOut, "description": "A goal with this external_ref exists; it is returned unchanged"}, **error_responses(401, 409, 413, 422)},
+        summary="Create a goal",
+    )
+    def create_goal(
+        body: CreateGoalBody,
+        principal: PrincipalDependency,
+        request: Request,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
         new = NewObjective(
             title=body.title,
             team=body.team,
@@ -89,16 +146,30 @@ def create_app(settings: GoalsSettings) -> FastAPI:
             contributing_teams=tuple(body.contributing_teams),
             external_ref=body.external_ref,
             occurred_at=body.occurred_at or datetime.now(timezone.utc),
+            status=body.status,
         )
-        objective, created = goals.create_objective(principal.org_id, principal.person_id, new)
-        if not created:
-            response.status_code = status.HTTP_200_OK
-        return goal_view(objective)
 
-    @app.post("/goals/{goal_id}/key-results", status_code=status.HTTP_201_CREATED)
+        def create(guard: WriteGuard) -> tuple[int, Any, int]:
+            objective, created = goals.create_objective(principal.org_id, principal.person_id, new, guard.request)
+            return _created_or_ok(created), goal_view(objective), objective.version
+
+        return writes.run(request, principal, body, None, idempotency_key, create)
+
+    @app.post(
+        "/goals/{goal_id}/key-results",
+        status_code=status.HTTP_201_CREATED,
+        response_model=KeyResultWithGoalOut,
+        responses={200: {"model": KeyResultWithGoalOut, "description": "A key result with this external_ref exists; it is returned unchanged"}, **WRITE_ERRORS},
+        summary="Add a key result to a goal",
+    )
     def add_key_result(
-        goal_id: uuid.UUID, body: AddKeyResultBody, principal: PrincipalDependency, response: Response
-    ) -> dict[str, Any]:
+        goal_id: uuid.UUID,
+        body: AddKeyResultBody,
+        principal: PrincipalDependency,
+        request: Request,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
         new = NewKeyResult(
             title=body.title,
             metric=body.metric,
@@ -106,74 +177,196 @@ def create_app(settings: GoalsSettings) -> FastAPI:
             target_value=body.target_value,
             external_ref=body.external_ref,
             occurred_at=body.occurred_at or datetime.now(timezone.utc),
+            unit=body.unit,
+            weight=body.weight,
         )
-        objective, key_result, created = goals.add_key_result(principal.org_id, goal_id, principal.person_id, new)
-        if not created:
-            response.status_code = status.HTTP_200_OK
-        return key_result_view(objective, key_result)
 
-    @app.post("/goals/{goal_id}/key-results/{key_result_id}/check-ins", status_code=status.HTTP_201_CREATED)
+        def add(guard: WriteGuard) -> tuple[int, Any, int]:
+            objective, key_result, created = goals.add_key_result(
+                principal.org_id, goal_id, principal.person_id, new, guard
+            )
+            return _created_or_ok(created), key_result_view(objective, key_result), objective.version
+
+        return writes.run(request, principal, body, if_match, idempotency_key, add)
+
+    @app.post(
+        "/goals/{goal_id}/key-results/{key_result_id}/check-ins",
+        status_code=status.HTTP_201_CREATED,
+        response_model=CheckInOut,
+        responses=WRITE_ERRORS,
+        summary="Record a check-in on a key result",
+    )
     def record_check_in(
-        goal_id: uuid.UUID, key_result_id: uuid.UUID, body: RecordCheckInBody, principal: PrincipalDependency
-    ) -> dict[str, Any]:
-        objective, key_result, check_in = goals.record_check_in(
-            principal.org_id,
-            goal_id,
-            key_result_id,
-            principal.person_id,
-            value=body.value,
-            comment=body.comment,
-            occurred_at=body.occurred_at or datetime.now(timezone.utc),
-        )
-        return check_in_view(objective, key_result, check_in)
+        goal_id: uuid.UUID,
+        key_result_id: uuid.UUID,
+        body: RecordCheckInBody,
+        principal: PrincipalDependency,
+        request: Request,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
+        occurred_at = body.occurred_at or datetime.now(timezone.utc)
 
-    @app.get("/goals")
+        def record(guard: WriteGuard) -> tuple[int, Any, int]:
+            objective, key_result, check_in = goals.record_check_in(
+                principal.org_id,
+                goal_id,
+                key_result_id,
+                principal.person_id,
+                value=body.value,
+                comment=body.comment,
+                occurred_at=occurred_at,
+                confidence=body.confidence,
+                status=body.status,
+                guard=guard,
+            )
+            return status.HTTP_201_CREATED, check_in_view(objective, key_result, check_in), objective.version
+
+        return writes.run(request, principal, body, if_match, idempotency_key, record)
+
+    def change_status(
+        goal_id: uuid.UUID,
+        action: Literal["activate", "close", "archive", "reopen"],
+        body: StatusChangeBody | CloseGoalBody | None,
+        principal: Principal,
+        request: Request,
+        if_match: str | None,
+        idempotency_key: str | None,
+    ) -> JSONResponse:
+        occurred_at = (body.occurred_at if body is not None else None) or datetime.now(timezone.utc)
+        outcome = body.outcome if isinstance(body, CloseGoalBody) else None
+        transition = StatusTransition(action, occurred_at, outcome)
+
+        def run(guard: WriteGuard) -> tuple[int, Any, int]:
+            objective = goals.change_status(principal.org_id, goal_id, principal.person_id, transition, guard)
+            return status.HTTP_200_OK, goal_view(objective), objective.version
+
+        return writes.run(request, principal, body, if_match, idempotency_key, run)
+
+    @app.post("/goals/{goal_id}/align", response_model=GoalOut, responses=WRITE_ERRORS, summary="Align a goal under a parent goal, or detach it")
+    def align_goal(
+        goal_id: uuid.UUID,
+        body: AlignGoalBody,
+        principal: PrincipalDependency,
+        request: Request,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
+        occurred_at = body.occurred_at or datetime.now(timezone.utc)
+
+        def align(guard: WriteGuard) -> tuple[int, Any, int]:
+            objective = goals.align_objective(
+                principal.org_id, goal_id, principal.person_id, body.parent_goal_id, occurred_at, guard
+            )
+            return status.HTTP_200_OK, goal_view(objective), objective.version
+
+        return writes.run(request, principal, body, if_match, idempotency_key, align)
+
+    @app.post("/goals/{goal_id}/activate", response_model=GoalOut, responses=WRITE_ERRORS, summary="Activate a draft goal")
+    def activate_goal(
+        goal_id: uuid.UUID,
+        principal: PrincipalDependency,
+        request: Request,
+        body: StatusChangeBody | None = None,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
+        return change_status(goal_id, "activate", body, principal, request, if_match, idempotency_key)
+
+    @app.post("/goals/{goal_id}/close", response_model=GoalOut, responses=WRITE_ERRORS, summary="Close an active goal with its outcome")
+    def close_goal(
+        goal_id: uuid.UUID,
+        body: CloseGoalBody,
+        principal: PrincipalDependency,
+        request: Request,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
+        return change_status(goal_id, "close", body, principal, request, if_match, idempotency_key)
+
+    @app.post("/goals/{goal_id}/archive", response_model=GoalOut, responses=WRITE_ERRORS, summary="Archive a closed goal")
+    def archive_goal(
+        goal_id: uuid.UUID,
+        principal: PrincipalDependency,
+        request: Request,
+        body: StatusChangeBody | None = None,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
+        return change_status(goal_id, "archive", body, principal, request, if_match, idempotency_key)
+
+    @app.post("/goals/{goal_id}/reopen", response_model=GoalOut, responses=WRITE_ERRORS, summary="Reopen a closed goal")
+    def reopen_goal(
+        goal_id: uuid.UUID,
+        principal: PrincipalDependency,
+        request: Request,
+        body: StatusChangeBody | None = None,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
+        return change_status(goal_id, "reopen", body, principal, request, if_match, idempotency_key)
+
+    @app.get(
+        "/goals/{goal_id}/key-results/{key_result_id}/check-ins",
+        response_model=list[CheckInOut],
+        responses=error_responses(401, 404, 422),
+        summary="List every check-in of a key result, oldest event time first",
+    )
+    def list_check_ins(goal_id: uuid.UUID, key_result_id: uuid.UUID, principal: PrincipalDependency) -> JSONResponse:
+        objective = goals.get_objective(principal.org_id, goal_id)
+        key_result = objective.key_result(key_result_id)
+        history = check_in_history_view(objective, key_result)
+        return JSONResponse(history, headers={"ETag": etag_for(objective.version)})
+
+    @app.get("/goals", response_model=list[GoalOut], responses=error_responses(401), summary="List the organisation's goals")
     def list_goals(principal: PrincipalDependency) -> list[dict[str, Any]]:
         return [goal_view(objective) for objective in goals.list_objectives(principal.org_id)]
 
-    @app.get("/goals/{goal_id}")
-    def read_goal(goal_id: uuid.UUID, principal: PrincipalDependency) -> dict[str, Any]:
-        return goal_view(goals.get_objective(principal.org_id, goal_id))
+    @app.get(
+        "/goals/tree",
+        response_model=list[TreeNodeOut],
+        responses=error_responses(401, 404, 422),
+        summary="Return the alignment tree with rolled-up progress",
+    )
+    def read_goal_tree(
+        principal: PrincipalDependency, root: uuid.UUID | None = None, as_of: AsOfQuery = None
+    ) -> list[dict[str, Any]]:
+        if as_of is None:
+            objectives = goals.list_objectives(principal.org_id)
+        else:
+            objectives = goals.list_objectives_as_of(principal.org_id, as_of)
+        if root is not None and root not in {objective.id for objective in objectives}:
+            raise ObjectiveNotFoundError(f"goal {root} not found")
+        return alignment_tree(objectives, root)
+
+    @app.get(
+        "/goals/{goal_id}",
+        response_model=GoalOut,
+        responses=error_responses(401, 404, 422),
+        summary="Return one goal, now or as of an event time",
+    )
+    def read_goal(goal_id: uuid.UUID, principal: PrincipalDependency, as_of: AsOfQuery = None) -> JSONResponse:
+        if as_of is not None:
+            return JSONResponse(goal_view(goals.get_objective_as_of(principal.org_id, goal_id, as_of)))
+        objective = goals.get_objective(principal.org_id, goal_id)
+        return JSONResponse(goal_view(objective), headers={"ETag": etag_for(objective.version)})
+
+    @app.get(
+        "/goals/{goal_id}/changes",
+        response_model=list[ChangeOut],
+        responses=error_responses(401, 404, 422),
+        summary="List a goal's changes in an event-time range",
+    )
+    def list_goal_changes(
+        goal_id: uuid.UUID,
+        principal: PrincipalDependency,
+        start: Annotated[AwareDatetime | None, Query(alias="from", description="Earliest event time, inclusive")] = None,
+        end: Annotated[AwareDatetime | None, Query(alias="to", description="Latest event time, inclusive")] = None,
+    ) -> list[dict[str, Any]]:
+        return goals.list_changes(principal.org_id, goal_id, start, end)
 
     return app
 
 
-def add_error_handlers(app: FastAPI) -> None:
-    """Map domain and application errors to 404, 409 and 422 responses."""
-
-    @app.exception_handler(ObjectiveNotFoundError)
-    @app.exception_handler(KeyResultNotFoundError)
-    async def not_found_response(request: Request, error: LookupError) -> JSONResponse:
-        logger.info("rejected %s %s with 404: %s", request.method, request.url.path, error)
-        return JSONResponse(
-            status_code=status.HTTP_404_NOT_FOUND,
-            content={"detail": f"{error}. List this organisation's goals with GET /goals"},
-        )
-
-    @app.exception_handler(ObjectiveConflictError)
-    async def conflict_response(request: Request, error: ObjectiveConflictError) -> JSONResponse:
-        logger.warning("rejected %s %s with 409: %s", request.method, request.url.path, error)
-        return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={"detail": str(error)})
-
-    @app.exception_handler(ObjectiveError)
-    async def rule_violation_response(request: Request, error: ObjectiveError) -> JSONResponse:
-        logger.info("rejected %s %s with 422: field=%s", request.method, request.url.path, error.field_name)
-        detail = [{"type": "value_error", "loc": ["body", error.field_name], "msg": str(error)}]
-        return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error_response(_: Request, error: RequestValidationError) -> JSONResponse:
-        # FastAPI's own handler echoes each invalid input, and a NaN or Infinity input cannot be
-        # written as JSON, so it would turn a 422 into a 500.
-        detail = [_without_non_finite_numbers(jsonable_encoder(item)) for item in error.errors()]
-        return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
-
-
-def _without_non_finite_numbers(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, dict):
-        return {key: _without_non_finite_numbers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_without_non_finite_numbers(item) for item in value]
-    return value
+def _created_or_ok(created: bool) -> int:
+    return status.HTTP_201_CREATED if created else status.HTTP_200_OK

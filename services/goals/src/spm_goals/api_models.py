@@ -58,6 +58,11 @@ class PeriodBody(RequestBody):
 
 
 class CreateGoalBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "title": "Grow ARR consistently", "team": "Executive", "period": {"name": "FY21-Q1", "start": "2020-02-01", "end": "2020-04-30"},
+        "contributing_teams": ["Sales"], "external_ref": "CEO-1", "occurred_at": "2020-01-20T09:00:00Z",
+    }]})
+
     title: Title
     team: TeamName
     period: PeriodBody
@@ -65,20 +70,58 @@ class CreateGoalBody(RequestBody):
     parent_goal_id: uuid.UUID | None = None
     contributing_teams: list[TeamName] = Field(default_factory=list, max_length=50)
     external_ref: ExternalRef | None = None
+    status: Literal["draft", "active"] = Field(default="active", description="A draft goal becomes active with POST /goals/{goal_id}/activate")
     occurred_at: EventTime | None = None
 
 
 class AddKeyResultBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "title": "Cut p95 latency", "metric": "number", "start_value": 800, "target_value": 300, "unit": "ms", "weight": 2,
+        "occurred_at": "2020-01-21",
+    }]})
+
     title: Title
     metric: Literal["number", "percent", "currency", "milestone"]
     start_value: float
-    target_value: float
+    target_value: float = Field(description="Must differ from start_value; below it the key result measures a decrease")
+    unit: str | None = Field(default=None, min_length=1, max_length=50, examples=["USD", "customers"])
+    weight: float = Field(
+        default=1.0, gt=0, le=1000, description="Share of the goal's progress, relative to the other key results' weights"
+    )
     external_ref: ExternalRef | None = None
     occurred_at: EventTime | None = None
 
 
 class RecordCheckInBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "value": 550, "comment": "cache in front of search", "confidence": 0.7, "occurred_at": "2020-03-02T09:30:00Z",
+    }]})
+
     # NOTE: no external_ref here, so an importer that runs twice records its check-ins twice.
     value: float
     comment: str = Field(default="", max_length=5000)
+    confidence: float | None = Field(default=None, ge=0, le=1, description="How likely the owner thinks the target is reached, from 0 to 1")
+    status: Literal["on_track", "at_risk", "off_track"] | None = Field(
+        default=None, description="Overrides the status derived from pace (progress against the period elapsed)"
+    )
+    occurred_at: EventTime | None = None
+
+
+class StatusChangeBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"occurred_at": "2020-02-01"}]})
+
+    occurred_at: EventTime | None = None
+
+
+class CloseGoalBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"outcome": "partially", "occurred_at": "2020-05-01"}]})
+
+    outcome: Literal["achieved", "partially", "missed"]
+    occurred_at: EventTime | None = None
+
+
+class AlignGoalBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"parent_goal_id": "3f0b8a44-7d7e-5a55-9a51-2f7f1b0e8c11"}]})
+
+    parent_goal_id: uuid.UUID | None = Field(description="The goal this one contributes to; null detaches it")
     occurred_at: EventTime | None = None

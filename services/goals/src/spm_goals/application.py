@@ -6,15 +6,25 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Callable, Sequence, TypeVar
+from typing import Any, Callable, Literal, Sequence, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Notification, Transcoding
 from eventsourcing.utils import get_topic
 from sqlalchemy import Engine
 
+from spm_goals.history import changes_between, objective_as_of
 from spm_goals.index import ObjectiveIndex
-from spm_goals.objective import CheckIn, KeyResult, Objective, ObjectiveError, Period, goal_id_for
+from spm_goals.objective import (
+    AppliedRequest,
+    CheckIn,
+    GOAL_ID_NAMESPACE,
+    KeyResult,
+    Objective,
+    ObjectiveError,
+    Period,
+    goal_id_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +39,49 @@ class ObjectiveNotFoundError(LookupError):
 
 class ObjectiveConflictError(RuntimeError):
     """Raised when concurrent writes to one goal kept conflicting after one retry."""
+
+
+class StaleVersionError(RuntimeError):
+    """Raised when the goal's version differs from the version the client's If-Match header expects."""
+
+    def __init__(self, goal_id: uuid.UUID, expected_version: int, current_version: int) -> None:
+        super().__init__(
+            f"goal {goal_id} is at version {current_version}, not the version {expected_version} named in If-Match. "
+            "Reload the goal, check its changes, and retry with its current ETag"
+        )
+        self.current_version = current_version
+
+
+class IdempotencyKeyReusedError(ValueError):
+    """Raised when an Idempotency-Key comes back with a request body different from its first request."""
+
+
+@dataclass(frozen=True)
+class RequestKey:
+    """Digests identifying a client request: ``key_digest`` of its org, person, path and Idempotency-Key,
+    ``body_digest`` of its validated body."""
+
+    key_digest: str
+    body_digest: str
+
+
+def check_same_request(applied: AppliedRequest, request: RequestKey) -> None:
+    if applied.body_digest != request.body_digest:
+        raise IdempotencyKeyReusedError(
+            "Idempotency-Key was already used for another request with a different body. "
+            "Send a new key for a new request"
+        )
+
+
+@dataclass(frozen=True)
+class WriteGuard:
+    """Preconditions of a write: the goal version from If-Match, and the request's Idempotency-Key digests."""
+
+    expected_version: int | None = None
+    request: RequestKey | None = None
+
+
+NO_GUARD = WriteGuard()
 
 
 class DateAsISO(Transcoding):
@@ -54,6 +107,7 @@ class NewObjective:
     contributing_teams: tuple[str, ...]
     external_ref: str | None
     occurred_at: datetime
+    status: str = "active"
 
 
 @dataclass(frozen=True)
@@ -64,6 +118,15 @@ class NewKeyResult:
     target_value: float
     external_ref: str | None
     occurred_at: datetime
+    unit: str | None = None
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class StatusTransition:
+    action: Literal["activate", "close", "archive", "reopen"]
+    occurred_at: datetime
+    outcome: str | None = None
 
 
 class GoalsApplication(Application):
@@ -82,12 +145,17 @@ class GoalsApplication(Application):
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
 
-    def create_objective(self, org_id: str, actor_id: str, new: NewObjective) -> tuple[Objective, bool]:
-        """Create a goal and return it with True, or return the goal with the same external_ref and False."""
-        if new.external_ref is not None:
-            existing = self._find(org_id, goal_id_for(org_id, new.external_ref))
-            if existing is not None:
-                return existing, False
+    def create_objective(
+        self, org_id: str, actor_id: str, new: NewObjective, request: RequestKey | None = None
+    ) -> tuple[Objective, bool]:
+        """Create a goal and return it with True, or return the goal with the same external_ref and False.
+
+        With ``request``, a goal that this request already created is returned as at its creation, with True.
+        """
+        goal_id = self._new_goal_id(org_id, new.external_ref, request)
+        existing = self._find(org_id, goal_id)
+        if existing is not None:
+            return self._existing_goal(existing, request)
         if new.parent_goal_id is not None and self._find(org_id, new.parent_goal_id) is None:
             raise ObjectiveError("parent_goal_id", f"parent goal {new.parent_goal_id} not found in this organisation")
         objective = Objective.create(
@@ -101,21 +169,48 @@ class GoalsApplication(Application):
             external_ref=new.external_ref,
             occurred_at=new.occurred_at,
             actor_id=actor_id,
+            goal_id=goal_id,
+            status=new.status,
         )
+        if request is not None:
+            objective.mark_request_applied(request.key_digest, request.body_digest, None)
         try:
             self.save(objective)
         except IntegrityError:
-            # Only a derived id can collide: a concurrent request created the same external_ref first.
+            # Only a derived id can collide: a concurrent request created the same goal first.
             existing = self._find(org_id, objective.id)
             if existing is None:
                 raise ObjectiveConflictError(f"goal {objective.id} was written concurrently. Retry the request") from None
             logger.info("objective already created concurrently goal_id=%s org_id=%s", objective.id, org_id)
-            return existing, False
+            return self._existing_goal(existing, request)
         logger.info("objective created goal_id=%s org_id=%s", objective.id, org_id)
         return objective, True
 
+    def _new_goal_id(self, org_id: str, external_ref: str | None, request: RequestKey | None) -> uuid.UUID:
+        # A goal created under an Idempotency-Key gets an id derived from it, so a retry finds it.
+        if external_ref is None and request is not None:
+            return uuid.uuid5(GOAL_ID_NAMESPACE, f"{org_id}/request/{request.key_digest}")
+        return goal_id_for(org_id, external_ref)
+
+    def _existing_goal(self, existing: Objective, request: RequestKey | None) -> tuple[Objective, bool]:
+        applied = None if request is None else existing.applied_requests.get(request.key_digest)
+        if applied is None or request is None:
+            return existing, False
+        check_same_request(applied, request)
+        return self.objective_at_version(existing.id, applied.version), True
+
+    def objective_at_version(self, goal_id: uuid.UUID, version: int) -> Objective:
+        objective = self.repository.get(goal_id, version=version)
+        assert isinstance(objective, Objective)
+        return objective
+
     def add_key_result(
-        self, org_id: str, goal_id: uuid.UUID, actor_id: str, new: NewKeyResult
+        self,
+        org_id: str,
+        goal_id: uuid.UUID,
+        actor_id: str,
+        new: NewKeyResult,
+        guard: WriteGuard = NO_GUARD,
     ) -> tuple[Objective, KeyResult, bool]:
         """Add a key result and return it with True, or return the one with the same external_ref and False."""
 
@@ -131,10 +226,18 @@ class GoalsApplication(Application):
                 external_ref=new.external_ref,
                 occurred_at=new.occurred_at,
                 actor_id=actor_id,
+                unit=new.unit,
+                weight=new.weight,
             )
             return key_result, True
 
-        objective, (key_result, created) = self.update_objective(org_id, goal_id, add)
+        def replay(objective: Objective, subject_id: uuid.UUID | None) -> tuple[KeyResult, bool]:
+            assert subject_id is not None
+            return objective.key_result(subject_id), True
+
+        objective, (key_result, created) = self.update_objective(
+            org_id, goal_id, add, guard, subject_of=lambda result: result[0].key_result_id, replay=replay
+        )
         if created:
             logger.info("key result added goal_id=%s key_result_id=%s", goal_id, key_result.key_result_id)
         return objective, key_result, created
@@ -149,33 +252,134 @@ class GoalsApplication(Application):
         value: float,
         comment: str,
         occurred_at: datetime,
+        confidence: float | None = None,
+        status: str | None = None,
+        guard: WriteGuard = NO_GUARD,
     ) -> tuple[Objective, KeyResult, CheckIn]:
         """Record a check-in on a key result and return the goal, the key result and the check-in."""
 
         def record(objective: Objective) -> CheckIn:
             return objective.record_check_in(
-                key_result_id=key_result_id, value=value, comment=comment, occurred_at=occurred_at, actor_id=actor_id
+                key_result_id=key_result_id,
+                value=value,
+                comment=comment,
+                occurred_at=occurred_at,
+                actor_id=actor_id,
+                confidence=confidence,
+                status=status,
             )
 
-        objective, check_in = self.update_objective(org_id, goal_id, record)
+        def replay(objective: Objective, subject_id: uuid.UUID | None) -> CheckIn:
+            return next(
+                check_in for check_in in objective.key_result(key_result_id).check_ins if check_in.check_in_id == subject_id
+            )
+
+        objective, check_in = self.update_objective(
+            org_id, goal_id, record, guard, subject_of=lambda result: result.check_in_id, replay=replay
+        )
         logger.info(
             "check-in recorded goal_id=%s key_result_id=%s check_in_id=%s",
             goal_id, key_result_id, check_in.check_in_id,
         )
         return objective, objective.key_result(key_result_id), check_in
 
+    def align_objective(
+        self,
+        org_id: str,
+        goal_id: uuid.UUID,
+        actor_id: str,
+        parent_goal_id: uuid.UUID | None,
+        occurred_at: datetime,
+        guard: WriteGuard = NO_GUARD,
+    ) -> Objective:
+        """Make ``parent_goal_id`` the goal's parent (None detaches it), rejecting a foreign parent or a cycle."""
+        if parent_goal_id is not None:
+            self.check_parent(org_id, parent_goal_id, child_id=goal_id)
+
+        def align(objective: Objective) -> None:
+            objective.align(parent_goal_id, occurred_at, actor_id)
+
+        # NOTE: two concurrent alignments of different goals can still close a cycle together,
+        # because each reads the other's old parent before either saves. The tree view stops at repeats.
+        objective, _ = self.update_objective(org_id, goal_id, align, guard, replay=lambda earlier, _: None)
+        logger.info("goal aligned goal_id=%s parent_goal_id=%s", goal_id, parent_goal_id)
+        return objective
+
+    def check_parent(self, org_id: str, parent_goal_id: uuid.UUID, child_id: uuid.UUID | None) -> None:
+        """Raise ObjectiveError (on parent_goal_id) for a parent missing in the org or one below ``child_id``."""
+        seen: set[uuid.UUID] = set()
+        ancestor_id: uuid.UUID | None = parent_goal_id
+        while ancestor_id is not None and ancestor_id not in seen:
+            if ancestor_id == child_id:
+                raise ObjectiveError(
+                    "parent_goal_id",
+                    f"parent goal {parent_goal_id} is aligned below goal {child_id}, so this alignment would make a cycle",
+                )
+            ancestor = self._find(org_id, ancestor_id)
+            if ancestor is None:
+                raise ObjectiveError("parent_goal_id", f"parent goal {ancestor_id} not found in this organisation")
+            seen.add(ancestor_id)
+            ancestor_id = ancestor.parent_goal_id
+
+    def change_status(
+        self,
+        org_id: str,
+        goal_id: uuid.UUID,
+        actor_id: str,
+        transition: StatusTransition,
+        guard: WriteGuard = NO_GUARD,
+    ) -> Objective:
+        """Move the goal along its lifecycle (activate, close, archive or reopen) and return it."""
+
+        def change(objective: Objective) -> None:
+            if transition.action == "activate":
+                objective.activate(transition.occurred_at, actor_id)
+            elif transition.action == "close":
+                objective.close(transition.outcome or "", transition.occurred_at, actor_id)
+            elif transition.action == "archive":
+                objective.archive(transition.occurred_at, actor_id)
+            else:
+                objective.reopen(transition.occurred_at, actor_id)
+
+        objective, _ = self.update_objective(org_id, goal_id, change, guard, replay=lambda earlier, _: None)
+        logger.info("goal status changed goal_id=%s status=%s", goal_id, objective.status)
+        return objective
+
     def update_objective(
-        self, org_id: str, goal_id: uuid.UUID, change: Callable[[Objective], Result]
+        self,
+        org_id: str,
+        goal_id: uuid.UUID,
+        change: Callable[[Objective], Result],
+        guard: WriteGuard = NO_GUARD,
+        *,
+        subject_of: Callable[[Result], uuid.UUID | None] = lambda _: None,
+        replay: Callable[[Objective, uuid.UUID | None], Result] | None = None,
     ) -> tuple[Objective, Result]:
         """Load the goal, apply ``change`` and save. After a version conflict, do it all once more.
 
-        A second conflict raises ObjectiveConflictError. A change that records no event saves nothing.
+        For a request whose Idempotency-Key this goal already applied, return what ``replay`` builds
+        from the goal as it was right after that change. A goal whose version differs from
+        ``guard.expected_version`` raises StaleVersionError, on the first load or after a conflict.
+        Without an expected version, a second conflict raises ObjectiveConflictError.
+        A change that records no event saves nothing.
         """
+        if guard.request is not None and replay is None:
+            raise TypeError("update_objective needs replay when the guard carries an Idempotency-Key")
         for attempt in (1, 2):
             objective = self.get_objective(org_id, goal_id)
+            request = guard.request
+            applied = None if request is None else objective.applied_requests.get(request.key_digest)
+            if applied is not None and request is not None and replay is not None:
+                check_same_request(applied, request)
+                earlier = self.objective_at_version(goal_id, applied.version)
+                return earlier, replay(earlier, applied.subject_id)
+            if guard.expected_version is not None and objective.version != guard.expected_version:
+                raise StaleVersionError(goal_id, guard.expected_version, objective.version)
             result = change(objective)
             if not objective.pending_events:
                 return objective, result
+            if request is not None:
+                objective.mark_request_applied(request.key_digest, request.body_digest, subject_of(result))
             try:
                 self.save(objective)
             except IntegrityError:
@@ -204,6 +408,30 @@ class GoalsApplication(Application):
             objectives,
             key=lambda goal: (goal.external_ref is None, goal.external_ref or "", goal.title, str(goal.id)),
         )
+
+    def get_objective_as_of(self, org_id: str, goal_id: uuid.UUID, as_of: datetime) -> Objective:
+        """Return the goal rebuilt from its events that occurred at or before ``as_of`` (event time)."""
+        self.get_objective(org_id, goal_id)
+        objective = objective_as_of(self.repository.event_store.get(goal_id), as_of)
+        if objective is None:
+            raise ObjectiveNotFoundError(f"goal {goal_id} did not exist yet at {as_of.isoformat()}")
+        return objective
+
+    def list_objectives_as_of(self, org_id: str, as_of: datetime) -> list[Objective]:
+        """Return the org's goals as they were at ``as_of``, leaving out goals created later (event time)."""
+        rebuilt = []
+        for goal_id in self.index.goal_ids(org_id):
+            objective = objective_as_of(self.repository.event_store.get(goal_id), as_of)
+            if objective is not None and objective.org_id == org_id:
+                rebuilt.append(objective)
+        return rebuilt
+
+    def list_changes(
+        self, org_id: str, goal_id: uuid.UUID, start: datetime | None, end: datetime | None
+    ) -> list[dict[str, Any]]:
+        """Return the goal's changes whose event time lies from ``start`` to ``end``, both inclusive."""
+        self.get_objective(org_id, goal_id)
+        return changes_between(self.repository.event_store.get(goal_id), start, end)
 
     def max_notification_id(self) -> int:
         return self.recorder.max_notification_id() or 0

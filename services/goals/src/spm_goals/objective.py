@@ -18,6 +18,9 @@ from eventsourcing.domain import Aggregate, event
 MetricKind = Literal["number", "percent", "currency", "milestone"]
 METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
 
+# Bounds the weighted sum, so the mean of finite progress values stays finite.
+MAX_KEY_RESULT_WEIGHT = 1000.0
+
 # Fixed forever: goal and key-result ids derived from external references depend on it, and
 # those ids are what make an importer's second run find the goals of its first run.
 GOAL_ID_NAMESPACE = uuid.UUID("0b6f3c2e-5d7a-4e29-9c41-8a1f2d6b7e30")
@@ -31,8 +34,35 @@ class ObjectiveError(ValueError):
         self.field_name = field_name
 
 
+GoalStatus = Literal["draft", "active", "closed", "archived"]
+CloseOutcome = Literal["achieved", "partially", "missed"]
+CLOSE_OUTCOMES: tuple[str, ...] = get_args(CloseOutcome)
+
+
+class ObjectiveStateError(RuntimeError):
+    """Raised for a command that the goal's lifecycle status does not allow."""
+
+    def __init__(self, goal_id: uuid.UUID, status: str, message: str) -> None:
+        super().__init__(message)
+        self.goal_id = goal_id
+        self.status = status
+
+
 class KeyResultNotFoundError(LookupError):
     """Raised for a key result id that the objective does not contain."""
+
+
+@dataclass(frozen=True)
+class AppliedRequest:
+    """A client request (by its Idempotency-Key) whose change this goal stored, for replaying its response.
+
+    ``version`` is the goal's version right after the change, and ``subject_id`` the key result or
+    check-in the request created, if any.
+    """
+
+    body_digest: str
+    version: int
+    subject_id: uuid.UUID | None
 
 
 def goal_id_for(org_id: str, external_ref: str | None) -> uuid.UUID:
@@ -70,6 +100,13 @@ def check_finite(field_name: str, value: float) -> float:
     return float(value)
 
 
+def check_weight(weight: float) -> float:
+    weight = check_finite("weight", weight)
+    if not 0 < weight <= MAX_KEY_RESULT_WEIGHT:
+        raise ObjectiveError("weight", f"weight must be above 0 and at most {MAX_KEY_RESULT_WEIGHT}, got {weight}")
+    return weight
+
+
 @dataclass(frozen=True)
 class Period:
     """The time box of a goal, in whole UTC days from ``start`` to ``end`` inclusive."""
@@ -89,6 +126,31 @@ class Period:
     def contains(self, moment: datetime) -> bool:
         return self.first_moment <= moment <= self.last_moment
 
+    def elapsed_share(self, moment: datetime) -> float:
+        """Return the share of the period elapsed at ``moment``: 0.0 at its first moment, 1.0 at its last."""
+        length = (self.last_moment - self.first_moment).total_seconds()
+        elapsed = (moment - self.first_moment).total_seconds()
+        return min(1.0, max(0.0, elapsed / length))
+
+
+def status_from_pace(progress: float, expected_progress: float) -> str:
+    """Return on_track, at_risk or off_track from how far ``progress`` trails ``expected_progress``."""
+    shortfall = expected_progress - progress
+    if shortfall <= ON_TRACK_MAX_SHORTFALL:
+        return "on_track"
+    if shortfall <= AT_RISK_MAX_SHORTFALL:
+        return "at_risk"
+    return "off_track"
+
+
+CheckInStatus = Literal["on_track", "at_risk", "off_track"]
+CHECK_IN_STATUSES: tuple[str, ...] = get_args(CheckInStatus)
+
+# Pace thresholds: how far progress may trail the expected linear progress (both as shares of the
+# distance from start to target) and still count as on track, or as at risk.
+ON_TRACK_MAX_SHORTFALL = 0.1
+AT_RISK_MAX_SHORTFALL = 0.25
+
 
 @dataclass(frozen=True)
 class CheckIn:
@@ -97,6 +159,9 @@ class CheckIn:
     comment: str
     occurred_at: datetime
     actor_id: str
+    confidence: float | None = None
+    status: str = "on_track"
+    status_overridden: bool = False
 
 
 @dataclass
@@ -107,7 +172,14 @@ class KeyResult:
     start_value: float
     target_value: float
     external_ref: str | None
+    unit: str | None = None
+    weight: float = 1.0
     check_ins: list[CheckIn] = field(default_factory=list)
+
+    @property
+    def direction(self) -> str:
+        """``decrease`` for a metric that improves downwards (target below start), else ``increase``."""
+        return "decrease" if self.target_value < self.start_value else "increase"
 
     def progress_of(self, value: float) -> float:
         """Return how far ``value`` is from start (0.0) to target (1.0).
@@ -165,12 +237,18 @@ class Objective(Aggregate):
         external_ref: str | None,
         occurred_at: datetime,
         actor_id: str,
+        goal_id: uuid.UUID | None = None,
+        status: str = "active",
     ) -> Objective:
-        """Check the new goal's facts and record ObjectiveCreated."""
+        """Check the new goal's facts and record ObjectiveCreated, with ``goal_id`` or an id from ``create_id``."""
         occurred_at = check_event_time(occurred_at)
         if period.end < period.start:
             raise ObjectiveError("period", f"period end {period.end} is before its start {period.start}")
-        return cls(
+        if status not in ("draft", "active"):
+            raise ObjectiveError("status", f"a new goal's status must be draft or active, got {status!r}")
+        return cls._create(
+            cls.ObjectiveCreated,
+            id=goal_id or goal_id_for(org_id, external_ref),
             org_id=org_id,
             owner_id=owner_id,
             team=team,
@@ -183,6 +261,7 @@ class Objective(Aggregate):
             external_ref=external_ref,
             occurred_at=occurred_at,
             actor_id=actor_id,
+            status=status,
         )
 
     @event("ObjectiveCreated")
@@ -200,6 +279,8 @@ class Objective(Aggregate):
         external_ref: str | None,
         occurred_at: datetime,
         actor_id: str,
+        # Events stored before goals had a lifecycle created active goals.
+        status: str = "active",
     ) -> None:
         self.org_id = org_id
         self.owner_id = owner_id
@@ -212,10 +293,13 @@ class Objective(Aggregate):
         self.external_ref = external_ref
         self.created_at = occurred_at
         self.key_results: dict[uuid.UUID, KeyResult] = {}
+        self.applied_requests: dict[str, AppliedRequest] = {}
+        self.status = status
+        self.outcome: str | None = None
 
     @property
     def progress(self) -> float:
-        """The arithmetic mean of the key results' progress, uncapped, or 0.0 without key results.
+        """The mean of the key results' progress weighted by their ``weight``, uncapped, or 0.0 without key results.
 
         Over-achievement on one key result is not capped, so it can make up for another that
         lags behind.
@@ -223,8 +307,8 @@ class Objective(Aggregate):
         if not self.key_results:
             return 0.0
         # Dividing before adding keeps the mean of finite values finite, however large they are.
-        count = len(self.key_results)
-        return sum(key_result.progress / count for key_result in self.key_results.values())
+        total_weight = sum(key_result.weight for key_result in self.key_results.values())
+        return sum(key_result.progress * (key_result.weight / total_weight) for key_result in self.key_results.values())
 
     def key_result(self, key_result_id: uuid.UUID) -> KeyResult:
         try:
@@ -247,11 +331,16 @@ class Objective(Aggregate):
         external_ref: str | None,
         occurred_at: datetime,
         actor_id: str,
+        unit: str | None = None,
+        weight: float = 1.0,
     ) -> KeyResult:
         """Check the key result's facts, record KeyResultAdded and return the new key result."""
+        self.check_open("add key results to it")
         occurred_at = check_event_time(occurred_at)
         if metric not in METRIC_KINDS:
             raise ObjectiveError("metric", f"metric {metric!r} is not one of {', '.join(METRIC_KINDS)}")
+        weight = check_weight(weight)
+
         start_value = check_finite("start_value", start_value)
         target_value = check_finite("target_value", target_value)
         if not math.isfinite(target_value - start_value):
@@ -276,6 +365,8 @@ class Objective(Aggregate):
             external_ref=external_ref,
             occurred_at=occurred_at,
             actor_id=actor_id,
+            unit=unit,
+            weight=weight,
         )
         return self.key_results[key_result_id]
 
@@ -290,6 +381,9 @@ class Objective(Aggregate):
         external_ref: str | None,
         occurred_at: datetime,
         actor_id: str,
+        # Defaults for events stored before key results had a unit and a weight.
+        unit: str | None = None,
+        weight: float = 1.0,
     ) -> None:
         self.key_results[key_result_id] = KeyResult(
             key_result_id=key_result_id,
@@ -298,6 +392,8 @@ class Objective(Aggregate):
             start_value=start_value,
             target_value=target_value,
             external_ref=external_ref,
+            unit=unit,
+            weight=weight,
         )
 
     def record_check_in(
@@ -308,10 +404,20 @@ class Objective(Aggregate):
         comment: str,
         occurred_at: datetime,
         actor_id: str,
+        confidence: float | None = None,
+        status: str | None = None,
     ) -> CheckIn:
-        """Check the check-in against its key result and the period, record CheckInRecorded and return it."""
+        """Check the check-in against its key result and the period, record CheckInRecorded and return it.
+
+        Without ``status`` the check-in's status comes from its pace (see ``status_from_pace``).
+        """
+        self.check_open("record check-ins on it")
         key_result = self.key_result(key_result_id)
         value = check_finite("value", value)
+        if confidence is not None and not 0.0 <= check_finite("confidence", confidence) <= 1.0:
+            raise ObjectiveError("confidence", f"confidence must be from 0 to 1, got {confidence}")
+        if status is not None and status not in CHECK_IN_STATUSES:
+            raise ObjectiveError("status", f"status {status!r} is not one of {', '.join(CHECK_IN_STATUSES)}")
         if not math.isfinite(key_result.progress_of(value)):
             raise ObjectiveError(
                 "value", f"value {value} is too far from the key result's start {key_result.start_value} to measure progress"
@@ -324,6 +430,7 @@ class Objective(Aggregate):
                 f"({self.period.first_moment.isoformat()} to {self.period.last_moment.isoformat()})",
             )
         check_in_id = uuid.uuid4()
+        paced_status = status_from_pace(key_result.progress_of(value), self.period.elapsed_share(occurred_at))
         self._record_check_in(
             key_result_id=key_result.key_result_id,
             check_in_id=check_in_id,
@@ -331,6 +438,9 @@ class Objective(Aggregate):
             comment=comment,
             occurred_at=occurred_at,
             actor_id=actor_id,
+            confidence=confidence,
+            status=status or paced_status,
+            status_overridden=status is not None,
         )
         return key_result.check_ins[-1]
 
@@ -343,6 +453,90 @@ class Objective(Aggregate):
         comment: str,
         occurred_at: datetime,
         actor_id: str,
+        # Defaults for events stored before check-ins had a confidence and a status.
+        confidence: float | None = None,
+        status: str | None = None,
+        status_overridden: bool = False,
     ) -> None:
-        check_in = CheckIn(check_in_id, value, comment, occurred_at, actor_id)
-        self.key_results[key_result_id].check_ins.append(check_in)
+        key_result = self.key_results[key_result_id]
+        if status is None:
+            status = status_from_pace(key_result.progress_of(value), self.period.elapsed_share(occurred_at))
+        check_in = CheckIn(check_in_id, value, comment, occurred_at, actor_id, confidence, status, status_overridden)
+        key_result.check_ins.append(check_in)
+
+    def mark_request_applied(self, key_digest: str, body_digest: str, subject_id: uuid.UUID | None) -> None:
+        """Record that the change pending on this goal was made for the request with this Idempotency-Key digest.
+
+        Saved in the same transaction as the change, so a retry finds the key even when the API
+        process stopped before it stored the response.
+        """
+        self._apply_request(key_digest=key_digest, body_digest=body_digest, subject_id=subject_id)
+
+    @event("RequestApplied")
+    def _apply_request(self, key_digest: str, body_digest: str, subject_id: uuid.UUID | None) -> None:
+        # This event's own version is one above the current one while it is being applied.
+        self.applied_requests[key_digest] = AppliedRequest(body_digest, self.version + 1, subject_id)
+
+    def check_open(self, action: str) -> None:
+        """Raise ObjectiveStateError unless the goal is draft or active, naming the ``action`` refused."""
+        if self.status in ("closed", "archived"):
+            raise ObjectiveStateError(
+                self.id,
+                self.status,
+                f"goal {self.id} is {self.status}, so you cannot {action}. Reopen it with POST /goals/{self.id}/reopen first",
+            )
+
+    def activate(self, occurred_at: datetime, actor_id: str) -> None:
+        self._check_status("activate", "draft")
+        self._activate(occurred_at=check_event_time(occurred_at), actor_id=actor_id)
+
+    def close(self, outcome: str, occurred_at: datetime, actor_id: str) -> None:
+        """Close the goal with its outcome. Key results and check-ins stay as they are."""
+        self._check_status("close", "active")
+        if outcome not in CLOSE_OUTCOMES:
+            raise ObjectiveError("outcome", f"outcome {outcome!r} is not one of {', '.join(CLOSE_OUTCOMES)}")
+        self._close(outcome=outcome, occurred_at=check_event_time(occurred_at), actor_id=actor_id)
+
+    def archive(self, occurred_at: datetime, actor_id: str) -> None:
+        self._check_status("archive", "closed")
+        self._archive(occurred_at=check_event_time(occurred_at), actor_id=actor_id)
+
+    def reopen(self, occurred_at: datetime, actor_id: str) -> None:
+        self._check_status("reopen", "closed")
+        self._reopen(occurred_at=check_event_time(occurred_at), actor_id=actor_id)
+
+    def _check_status(self, action: str, required: str) -> None:
+        if self.status != required:
+            raise ObjectiveStateError(
+                self.id, self.status, f"goal {self.id} is {self.status}; only a {required} goal can {action}"
+            )
+
+    @event("ObjectiveActivated")
+    def _activate(self, occurred_at: datetime, actor_id: str) -> None:
+        self.status = "active"
+
+    @event("ObjectiveClosed")
+    def _close(self, outcome: str, occurred_at: datetime, actor_id: str) -> None:
+        self.status = "closed"
+        self.outcome = outcome
+
+    @event("ObjectiveArchived")
+    def _archive(self, occurred_at: datetime, actor_id: str) -> None:
+        self.status = "archived"
+
+    @event("ObjectiveReopened")
+    def _reopen(self, occurred_at: datetime, actor_id: str) -> None:
+        self.status = "active"
+        self.outcome = None
+
+    def align(self, parent_goal_id: uuid.UUID | None, occurred_at: datetime, actor_id: str) -> None:
+        """Record ObjectiveAligned with the new parent goal; the application checks that it exists and makes no cycle."""
+        if parent_goal_id == self.id:
+            raise ObjectiveError("parent_goal_id", f"goal {self.id} cannot be its own parent")
+        occurred_at = check_event_time(occurred_at)
+        if parent_goal_id != self.parent_goal_id:
+            self._align(parent_goal_id=parent_goal_id, occurred_at=occurred_at, actor_id=actor_id)
+
+    @event("ObjectiveAligned")
+    def _align(self, parent_goal_id: uuid.UUID | None, occurred_at: datetime, actor_id: str) -> None:
+        self.parent_goal_id = parent_goal_id

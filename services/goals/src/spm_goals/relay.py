@@ -22,7 +22,15 @@ from spm_events.relay import (
     create_idempotent_producer,
     single_active_relay,
 )
-from spm_events.schemas import CheckInRecordedV1, GoalCreatedV1, KeyResultAddedV1, PeriodV1
+from spm_events.schemas import (
+    CheckInRecordedV1,
+    GoalAlignedV1,
+    GoalCreatedV1,
+    GoalStatusChangedV1,
+    KeyResultAddedV1,
+    Payload,
+    PeriodV1,
+)
 from spm_events.topics import ensure_topics
 from spm_goals.application import GoalsApplication
 from spm_goals.objective import Objective
@@ -35,6 +43,14 @@ DEFAULT_BATCH_SIZE = 200
 
 LoadObjective = Callable[[uuid.UUID], Objective]
 
+# Each lifecycle event moves a goal from one fixed status to another.
+STATUS_EVENTS: dict[type, tuple[str, str]] = {
+    Objective.ObjectiveActivated: ("draft", "active"),
+    Objective.ObjectiveClosed: ("active", "closed"),
+    Objective.ObjectiveArchived: ("closed", "archived"),
+    Objective.ObjectiveReopened: ("closed", "active"),
+}
+
 
 def envelope_for(domain_event: DomainEventProtocol[uuid.UUID], load_objective: LoadObjective) -> Envelope | None:
     """Map one stored Objective event to its integration envelope, or None for an event that is not published.
@@ -43,9 +59,12 @@ def envelope_for(domain_event: DomainEventProtocol[uuid.UUID], load_objective: L
     so they come from the goal, which never changes either once recorded.
     """
     goal_id = domain_event.originator_id
+    if isinstance(domain_event, Objective.RequestApplied):
+        # Internal bookkeeping of Idempotency-Keys: no fact for other services.
+        return None
     if isinstance(domain_event, Objective.ObjectiveCreated):
         org_id = domain_event.org_id
-        payload: GoalCreatedV1 | KeyResultAddedV1 | CheckInRecordedV1 = GoalCreatedV1(
+        payload: Payload = GoalCreatedV1(
             goal_id=str(goal_id),
             title=domain_event.title,
             owner_id=domain_event.owner_id,
@@ -56,6 +75,7 @@ def envelope_for(domain_event: DomainEventProtocol[uuid.UUID], load_objective: L
             ),
             parent_goal_id=None if domain_event.parent_goal_id is None else str(domain_event.parent_goal_id),
             external_ref=domain_event.external_ref,
+            status=getattr(domain_event, "status", "active"),
         )
     elif isinstance(domain_event, Objective.KeyResultAdded):
         org_id = load_objective(goal_id).org_id
@@ -67,11 +87,15 @@ def envelope_for(domain_event: DomainEventProtocol[uuid.UUID], load_objective: L
             start_value=domain_event.start_value,
             target_value=domain_event.target_value,
             external_ref=domain_event.external_ref,
+            # Events stored before key results had a unit and a weight lack both attributes.
+            unit=getattr(domain_event, "unit", None),
+            weight=getattr(domain_event, "weight", 1.0),
         )
     elif isinstance(domain_event, Objective.CheckInRecorded):
         objective = load_objective(goal_id)
         org_id = objective.org_id
         key_result = objective.key_result(domain_event.key_result_id)
+        check_in = next(item for item in key_result.check_ins if item.check_in_id == domain_event.check_in_id)
         payload = CheckInRecordedV1(
             goal_id=str(goal_id),
             key_result_id=str(domain_event.key_result_id),
@@ -79,7 +103,22 @@ def envelope_for(domain_event: DomainEventProtocol[uuid.UUID], load_objective: L
             value=domain_event.value,
             progress=key_result.progress_of(domain_event.value),
             comment=domain_event.comment,
+            confidence=check_in.confidence,
+            status=check_in.status,
         )
+    elif type(domain_event) in STATUS_EVENTS:
+        org_id = load_objective(goal_id).org_id
+        previous_status, status = STATUS_EVENTS[type(domain_event)]
+        payload = GoalStatusChangedV1(
+            goal_id=str(goal_id),
+            status=status,
+            previous_status=previous_status,
+            outcome=getattr(domain_event, "outcome", None),
+        )
+    elif isinstance(domain_event, Objective.ObjectiveAligned):
+        org_id = load_objective(goal_id).org_id
+        parent_goal_id = domain_event.parent_goal_id
+        payload = GoalAlignedV1(goal_id=str(goal_id), parent_goal_id=None if parent_goal_id is None else str(parent_goal_id))
     else:
         logger.warning(
             "not publishing event type=%s goal_id=%s version=%s",

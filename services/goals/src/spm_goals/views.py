@@ -22,6 +22,8 @@ def goal_view(objective: Objective) -> dict[str, Any]:
         },
         "parent_goal_id": None if objective.parent_goal_id is None else str(objective.parent_goal_id),
         "external_ref": objective.external_ref,
+        "status": objective.status,
+        "outcome": objective.outcome,
         "progress": objective.progress,
         "version": objective.version,
         "key_results": [key_result_fields(key_result) for key_result in objective.key_results.values()],
@@ -41,10 +43,15 @@ def key_result_fields(key_result: KeyResult) -> dict[str, Any]:
         "metric": key_result.metric,
         "start_value": key_result.start_value,
         "target_value": key_result.target_value,
+        "unit": key_result.unit,
+        "weight": key_result.weight,
+        "direction": key_result.direction,
         "current_value": key_result.current_value,
         "progress": key_result.progress,
         "external_ref": key_result.external_ref,
         "check_in_count": len(key_result.check_ins),
+        "status": None if latest is None else latest.status,
+        "confidence": None if latest is None else latest.confidence,
         "last_check_in_at": None if latest is None else latest.occurred_at.isoformat(),
     }
 
@@ -56,5 +63,16 @@ def check_in_view(objective: Objective, key_result: KeyResult, check_in: CheckIn
         "goal_id": str(objective.id),
         "value": check_in.value,
         "progress": key_result.progress_of(check_in.value),
+        "confidence": check_in.confidence,
+        "status": check_in.status,
+        "status_source": "manual" if check_in.status_overridden else "pace",
+        "comment": check_in.comment,
+        "actor_id": check_in.actor_id,
         "occurred_at": check_in.occurred_at.isoformat(),
     }
+
+
+def check_in_history_view(objective: Objective, key_result: KeyResult) -> list[dict[str, Any]]:
+    """Return every check-in of the key result, oldest event time first (equal times in recording order)."""
+    ordered = sorted(key_result.check_ins, key=lambda check_in: check_in.occurred_at)
+    return [check_in_view(objective, key_result, check_in) for check_in in ordered]
