@@ -24,7 +24,7 @@ from spm_social.fanout import (
     plan_audience_change_items,
     plan_goal_event_items,
 )
-from spm_social.readmodel import SocialTables, insert_ignoring_duplicates
+from spm_social.readmodel import SocialTables, insert_many_ignoring_duplicates
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +78,15 @@ def reconcile_feed_items(
     removed = [item_id for item_id in stored if item_id not in planned]
     if removed:
         connection.execute(delete(items).where(items.c.item_id.in_(removed)))
+    new_rows = [
+        _item_values(item_id, item, org_id, goal_id, goal_title, now)
+        for item_id, item in planned.items()
+        if item_id not in stored
+    ]
+    insert_many_ignoring_duplicates(connection, items, new_rows)
     for item_id, item in planned.items():
         row = stored.get(item_id)
-        if row is None:
-            insert_ignoring_duplicates(connection, items, _item_values(item_id, item, org_id, goal_id, goal_title, now))
-        elif (row.summary, row.goal_title) != (item.summary, goal_title):
+        if row is not None and (row.summary, row.goal_title) != (item.summary, goal_title):
             # Only the titles in the text can change. indexed_at keeps the time the item first appeared.
             connection.execute(
                 update(items).where(items.c.item_id == item_id).values(summary=item.summary, goal_title=goal_title)

@@ -144,5 +144,12 @@ def open_read_model(engine: Engine, consumer: str = FEED_CONSUMER) -> SocialRead
 
 def insert_ignoring_duplicates(connection: Connection, table: Table, values: dict[str, object]) -> None:
     """Insert one row unless a row with the same primary key or unique columns exists."""
+    insert_many_ignoring_duplicates(connection, table, [values])
+
+
+def insert_many_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict[str, object]]) -> None:
+    """Insert rows in one statement, skipping each whose primary key or unique columns exist already."""
+    if not rows:
+        return
     dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    connection.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+    connection.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
