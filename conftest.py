@@ -36,10 +36,10 @@ def _docker_engine_reachable() -> bool:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    given = os.environ.get("SPM_TEST_KAFKA_BOOTSTRAP")
-    if given:
-        asyncio.run(ensure_topics(given))
-        yield given
+    external_bootstrap = os.environ.get("SPM_TEST_KAFKA_BOOTSTRAP")
+    if external_bootstrap:
+        asyncio.run(ensure_topics(external_bootstrap))
+        yield external_bootstrap
         return
     if _docker_engine_reachable():
         from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
@@ -61,9 +61,9 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    given = os.environ.get("SPM_TEST_POSTGRES_URL")
-    if given:
-        yield given
+    external_url = os.environ.get("SPM_TEST_POSTGRES_URL")
+    if external_url:
+        yield external_url
         return
     if _docker_engine_reachable():
         from testcontainers.postgres import PostgresContainer  # noqa: PLC0415

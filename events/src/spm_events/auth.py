@@ -41,7 +41,7 @@ def _unauthorized(reason: str) -> HTTPException:
 
 
 def principal_dependency(secret: str) -> Callable[..., Principal]:
-    """Build a FastAPI dependency that returns the request's principal or answers 401."""
+    """Build a FastAPI dependency that returns the request's principal or raises 401."""
 
     def current_principal(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

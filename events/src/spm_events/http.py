@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 def add_common_error_handlers(app: FastAPI) -> None:
-    """Answer invalid requests with 422 and never echo the input back.
+    """Register handlers that return 422 for invalid requests without echoing the input.
 
     FastAPI's default 422 body repeats the rejected input, which strict JSON cannot always encode
     (NaN, Infinity, a lone UTF-16 surrogate), so the client would get a 500 instead.
@@ -95,8 +95,8 @@ def has_unpaired_surrogate_escape(body: bytes) -> bool:
 class BodyLimitMiddleware:
     """Reject bodies larger than ``max_bytes`` with 413 and JSON nested deeper than ``max_depth`` with 422.
 
-    The body is read here in full (it is at most ``max_bytes``) and replayed to the route, so a route
-    never sees a body that breaks either limit and nothing is written for one.
+    The body is read here in full (it is at most ``max_bytes``) and replayed to the route, so no route
+    receives a body that breaks either limit and nothing is written for one.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int) -> None:

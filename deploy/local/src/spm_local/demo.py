@@ -67,11 +67,15 @@ def slice_rows(rows: list[OkrRow], max_objectives: int | None) -> list[OkrRow]:
     """Keep the first objectives in file order whose parents are kept, and their key results."""
     if max_objectives is None:
         return rows
-    kept: set[str] = set()
+    kept_objective_refs: set[str] = set()
     for row in rows:
-        if row.kind == "objective" and len(kept) < max_objectives and (row.parent_ref is None or row.parent_ref in kept):
-            kept.add(row.ref)
-    return [row for row in rows if row.ref in kept or (row.kind == "key_result" and row.parent_ref in kept)]
+        parent_kept = row.parent_ref is None or row.parent_ref in kept_objective_refs
+        if row.kind == "objective" and len(kept_objective_refs) < max_objectives and parent_kept:
+            kept_objective_refs.add(row.ref)
+    return [
+        row for row in rows
+        if row.ref in kept_objective_refs or (row.kind == "key_result" and row.parent_ref in kept_objective_refs)
+    ]
 
 
 def _say(message: str) -> None:

@@ -1,7 +1,7 @@
 """Import a goals CSV through the goals HTTP API, like any other client.
 
 The whole file is validated first, so a malformed file writes nothing. Every row is sent with its
-``ref`` as ``external_ref``; the goals service returns 200 with the existing goal or key result for
+``ref`` as ``external_ref``. The goals service returns 200 with the existing goal or key result for
 a ref it already has, so importing the same file again creates nothing twice.
 """
 

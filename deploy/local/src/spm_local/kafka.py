@@ -145,7 +145,7 @@ def wait_until_ready(bootstrap: str, process: subprocess.Popen | None = None, ti
             time.sleep(0.5)
     finally:
         aiokafka_logger.setLevel(previous_level)
-    raise TimeoutError(f"Kafka broker at {bootstrap} did not answer a metadata request within {timeout:.0f}s")
+    raise TimeoutError(f"Kafka broker at {bootstrap} did not respond to a metadata request within {timeout:.0f}s")
 
 
 def existing_config(state_dir: Path) -> BrokerConfig | None:

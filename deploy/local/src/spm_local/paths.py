@@ -1,4 +1,4 @@
-"""Where the local runner keeps caches and run state, relative to the repository root."""
+"""Paths of the local runner's caches, build files and dataset, relative to the repository root."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from spm_events.registry import GOALS_TOPIC, SOCIAL_TOPIC
 from spm_local.ports import free_port
@@ -160,25 +161,22 @@ class Suite:
 
 
 async def topic_end_offsets(bootstrap: str, topics: tuple[str, ...]) -> dict[tuple[str, int], int]:
-    """Return the end offset of every partition of ``topics``; a topic that does not exist raises."""
+    """Return the end offset of every partition of ``topics``; a topic without partitions raises."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    partitions = []
+    for topic in described:
+        if not topic["partitions"]:
+            raise RuntimeError(f"topic {topic['topic']} has no partitions on the broker; was it created?")
+        partitions += [TopicPartition(topic["topic"], partition["partition"]) for partition in topic["partitions"]]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        partitions = []
-        for topic in topics:
-            # partitions_for_topic reads cached metadata only; a subscription-free consumer has none
-            # until asked, and an empty answer here would make every read model look caught up.
-            numbers = consumer.partitions_for_topic(topic) or await _fetch_partitions(consumer, topic)
-            partitions += [TopicPartition(topic, number) for number in sorted(numbers)]
         offsets = await consumer.end_offsets(partitions)
-        return {(partition.topic, partition.partition): offset for partition, offset in offsets.items()}
     finally:
         await consumer.stop()
-
-
-async def _fetch_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka 0.14 has no public refresh
-    numbers = consumer.partitions_for_topic(topic)
-    if not numbers:
-        raise RuntimeError(f"topic {topic} has no partitions on the broker; was it created?")
-    return numbers
+    return {(partition.topic, partition.partition): offset for partition, offset in offsets.items()}

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Annotated, Any, AsyncIterator, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
+from fastapi import Depends, FastAPI, Header, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
@@ -51,8 +51,6 @@ from spm_goals.writes import GuardedWrites, etag_for
 
 logger = logging.getLogger(__name__)
 
-MAX_ID_LENGTH = 100
-
 WRITE_ERRORS = error_responses(401, 404, 409, 412, 413, 422)
 
 AsOfQuery = Annotated[
@@ -86,18 +84,7 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     writes = GuardedWrites(IdempotencyStore(engine))
     current_principal = principal_dependency(settings.jwt_secret.get_secret_value())
 
-    def bounded_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        # Published envelopes allow at most 100 characters per org and actor id, so events of a
-        # longer id could never be published.
-        if len(principal.org_id) > MAX_ID_LENGTH or len(principal.person_id) > MAX_ID_LENGTH:
-            raise HTTPException(
-                status_code=status.HTTP_401_UNAUTHORIZED,
-                detail=f"bearer token's 'org' or 'sub' claim is longer than {MAX_ID_LENGTH} characters",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return principal
-
-    PrincipalDependency = Annotated[Principal, Depends(bounded_principal)]
+    PrincipalDependency = Annotated[Principal, Depends(current_principal)]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -136,7 +136,7 @@ def plan_goal_event_items(
 
 
 def plan_audience_change_items(goal: GoalFacts, change: AudienceChange) -> list[PlannedItem]:
-    """Return the notification items of one audience change, which are none for an unfollow."""
+    """Return the notification items of one audience change. An unfollow has none."""
     owner_id = goal.owner_id
     if change.change == FOLLOWED:
         # The owner hears of each new follower, except of their own follow.

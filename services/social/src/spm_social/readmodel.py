@@ -20,7 +20,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
 
 from spm_events.readmodel import PositionedReadModel
 from spm_social.fanout import AUDIENCE_CHANGES, FAN_OUT_KINDS
@@ -133,12 +132,7 @@ def open_read_model(engine: Engine, consumer: str = FEED_CONSUMER) -> SocialRead
     metadata = MetaData()
     tables = define_social_tables(metadata)
     positioned = PositionedReadModel(engine, metadata, consumer)
-    try:
-        positioned.create_tables()
-    except DBAPIError:
-        # The API and the worker may start together and race to create a table. The loser retries
-        # once, and create_all then skips the tables that exist.
-        positioned.create_tables()
+    positioned.create_tables()
     return SocialReadModel(positioned, tables)
 
 
