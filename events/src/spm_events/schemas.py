@@ -16,6 +16,8 @@ Id = Field(min_length=1, max_length=100)
 MetricKind = Literal["number", "percent", "currency", "milestone"]
 CheckInStatus = Literal["on_track", "at_risk", "off_track"]
 GoalStatus = Literal["draft", "active", "closed", "archived"]
+GoalLevel = Literal["company", "team", "person"]
+Visibility = Literal["organisation", "team", "private"]
 
 
 class Payload(BaseModel):
@@ -46,6 +48,13 @@ class GoalCreatedV1(Payload):
     external_ref: str | None = None
     status: Literal["draft", "active"] | None = Field(
         default=None, description="Lifecycle status at creation; absent means active"
+    )
+    level: GoalLevel | None = Field(default=None, description="company, team or person; absent means team")
+    co_owner_ids: tuple[str, ...] = Field(default=(), max_length=20, description="People who manage the goal with its owner")
+    visibility: Visibility | None = Field(
+        default=None,
+        description="Who may see the goal: organisation (everyone in it), team (the goal's teams, owners and "
+        "collaborators) or private (owners and collaborators). Absent means organisation",
     )
 
 
@@ -90,6 +99,38 @@ class GoalAlignedV1(Payload):
 
     goal_id: str = Id
     parent_goal_id: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class GoalOwnersChangedV1(Payload):
+    """The goal's owner or co-owners changed; the payload carries the whole new set."""
+
+    goal_id: str = Id
+    owner_id: str = Id
+    co_owner_ids: tuple[str, ...] = Field(default=(), max_length=20)
+
+
+class GoalVisibilityChangedV1(Payload):
+    """Who may see the goal changed. Consumers hide what they hold about it from people who no longer may."""
+
+    goal_id: str = Id
+    visibility: Visibility
+    previous_visibility: Visibility
+
+
+class GoalSupportAddedV1(Payload):
+    """The goal now also supports another goal, or one key result of it (an extra parent beside ``parent_goal_id``)."""
+
+    goal_id: str = Id
+    supported_goal_id: str = Id
+    supported_key_result_id: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class GoalSupportRemovedV1(Payload):
+    """The goal no longer supports that goal or key result."""
+
+    goal_id: str = Id
+    supported_goal_id: str = Id
+    supported_key_result_id: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class GoalFollowedV1(Payload):

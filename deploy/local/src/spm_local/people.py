@@ -7,15 +7,12 @@ organisation and the handle, so every run gives the same person the same id with
 from __future__ import annotations
 
 import csv
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-PERSON_ID_NAMESPACE = uuid.UUID("0b6f8a7e-1f5e-4d43-8e0c-6a1d1d9b0c21")
+from spm_events.people import person_id_for
 
-
-def person_id_for(org_id: str, handle: str) -> str:
-    return str(uuid.uuid5(PERSON_ID_NAMESPACE, f"{org_id}/{handle}"))
+__all__ = ["Person", "person_id_for", "read_people"]
 
 
 @dataclass(frozen=True)
