@@ -110,7 +110,7 @@ class GoalOwnersChangedV1(Payload):
 
 
 class GoalVisibilityChangedV1(Payload):
-    """Who may see the goal changed. Consumers hide what they hold about it from people who no longer may."""
+    """A change of the goal's visibility. Consumers hide what they store about it from people who may no longer see it."""
 
     goal_id: str = Id
     visibility: Visibility

@@ -1,4 +1,4 @@
-"""Who may see a goal: one rule, applied alike by the goals API, feeds, notifications and scores.
+"""The goal visibility rule, applied alike by the goals API, feeds, notifications and scores.
 
 A goal's visibility is ``organisation`` (everyone in its org), ``team`` (members of its owning or
 contributing teams) or ``private``. Its owner, co-owners and tagged collaborators always see it,

@@ -49,11 +49,11 @@ def backend_client(backend_settings: GoalsSettings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def auth_header(settings: GoalsSettings) -> Callable[[str, str], dict[str, str]]:
+def auth_header(settings: GoalsSettings) -> Callable[..., dict[str, str]]:
     """Return a function that builds the Authorization header for a person of an org."""
 
-    def build(org_id: str, person_id: str = "person-1") -> dict[str, str]:
-        token = issue_token(settings.jwt_secret.get_secret_value(), org_id, person_id)
+    def build(org_id: str, person_id: str = "person-1", *, teams: tuple[str, ...] = (), admin: bool = False) -> dict[str, str]:
+        token = issue_token(settings.jwt_secret.get_secret_value(), org_id, person_id, teams=teams, admin=admin)
         return {"Authorization": f"Bearer {token}"}
 
     return build

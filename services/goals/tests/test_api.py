@@ -98,9 +98,21 @@ def test_create_goal_returns_goal(client: TestClient, acme: dict[str, str]) -> N
     assert goal["key_results"] == []
 
 
-def test_create_goal_with_explicit_owner(client: TestClient, acme: dict[str, str]) -> None:
-    goal = create_goal(client, acme, owner_id="person-9")
+def test_admin_creates_goal_for_another_owner(client: TestClient, auth_header: AuthHeader) -> None:
+    goal = create_goal(client, auth_header("acme", "admin-1", admin=True), owner_id="person-9")
     assert goal["owner_id"] == "person-9"
+
+
+def test_creating_a_goal_one_neither_owns_nor_co_owns_is_forbidden(client: TestClient, acme: dict[str, str]) -> None:
+    response = client.post("/goals", json=goal_body(owner_id="person-9"), headers=acme)
+    assert response.status_code == 403
+    assert "co_owner_ids" in response.json()["detail"]
+    assert client.get("/goals", headers=acme).json() == []
+
+
+def test_co_owner_creates_goal_for_another_owner(client: TestClient, acme: dict[str, str]) -> None:
+    goal = create_goal(client, acme, owner_id="person-9", co_owner_ids=["person-1"])
+    assert (goal["owner_id"], goal["co_owner_ids"]) == ("person-9", ["person-1"])
 
 
 def test_create_goal_without_event_time_uses_now(client: TestClient, acme: dict[str, str]) -> None:

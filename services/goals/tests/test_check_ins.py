@@ -83,24 +83,6 @@ def test_invalid_confidence_or_status_is_rejected(field_name: str, extra: dict[s
     assert key_result.check_ins == []
 
 
-def test_event_without_status_replays_with_pace_status() -> None:
-    # Events stored before check-ins had a confidence and a status carry neither attribute.
-    objective, key_result = objective_with_key_result()
-    objective.record_check_in(key_result_id=key_result.key_result_id, value=10, comment="", occurred_at=HALFWAY, actor_id="a1")
-    events = objective.collect_events()
-    for name in ("confidence", "status", "status_overridden"):
-        del events[-1].__dict__[name]
-
-    replayed = None
-    for stored in events:
-        replayed = stored.mutate(replayed)
-
-    assert isinstance(replayed, Objective)
-    (check_in,) = replayed.key_result(key_result.key_result_id).check_ins
-    assert check_in.status == "off_track"
-    assert check_in.confidence is None
-
-
 def test_relay_publishes_confidence_and_status() -> None:
     objective, key_result = objective_with_key_result()
     objective.record_check_in(

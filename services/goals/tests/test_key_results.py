@@ -71,26 +71,6 @@ def test_invalid_weight_is_rejected(weight: float) -> None:
     assert objective.key_results == {}
 
 
-def test_event_without_unit_and_weight_replays_with_defaults() -> None:
-    # Events stored before key results had a unit and a weight carry neither attribute.
-    objective = new_objective()
-    add(objective, 0, 10, weight=4, unit="USD")
-    created, added = objective.collect_events()
-    del added.__dict__["unit"]
-    del added.__dict__["weight"]
-
-    replayed = added.mutate(created.mutate(None))
-
-    assert isinstance(replayed, Objective)
-    (key_result,) = replayed.key_results.values()
-    assert key_result.unit is None
-    assert key_result.weight == 1.0
-    envelope = envelope_for(added, lambda _: replayed)
-    assert envelope is not None
-    assert envelope.data["weight"] == 1.0
-    assert envelope.data["unit"] is None
-
-
 def test_relay_publishes_unit_and_weight() -> None:
     objective = new_objective()
     add(objective, 100, 50, weight=2.5, unit="ms")

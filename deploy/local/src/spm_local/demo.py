@@ -90,7 +90,13 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
     importer = next(person for person in people if person.handle == IMPORTER_HANDLE)
 
     def token_for(person_id: str) -> str:
-        return issue_token(DEVELOPMENT_JWT_SECRET, options.org_id, person_id)
+        team = people_by_id[person_id].team
+        return issue_token(DEVELOPMENT_JWT_SECRET, options.org_id, person_id, teams=(team,))
+
+    # The importer creates every goal on its owner's behalf, which takes an org admin's token.
+    importer_token = issue_token(
+        DEVELOPMENT_JWT_SECRET, options.org_id, importer.person_id, teams=(importer.team,), admin=True
+    )
 
     with ExitStack() as stack:
         bootstrap = options.kafka_bootstrap
@@ -112,7 +118,7 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
 
         goals = stack.enter_context(httpx.Client(base_url=suite.url("goals"), timeout=30))
         social = stack.enter_context(httpx.Client(base_url=suite.url("social"), timeout=30))
-        goals.headers["Authorization"] = f"Bearer {token_for(importer.person_id)}"
+        goals.headers["Authorization"] = f"Bearer {importer_token}"
         imported = import_rows(goals, rows, options.org_id)
         _say(f"Imported {len(imported.goal_ids)} objectives and {len(imported.key_result_ids)} key results")
         suite.wait_until_caught_up()

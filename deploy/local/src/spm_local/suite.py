@@ -29,13 +29,14 @@ logger = logging.getLogger(__name__)
 
 # (service, process kinds): an API per service, a relay per command service, a worker per processor.
 PROCESS_LAYOUT = {
-    "goals": ("api", "relay"),
+    "goals": ("api", "relay", "worker"),
     "social": ("api", "relay", "worker"),
     "scoring": ("api", "worker"),
     "notifications": ("api", "worker"),
 }
 COMMAND_SERVICES = ("goals", "social")
 PROCESSOR_TOPICS = {
+    "goals": (SOCIAL_TOPIC.name,),
     "social": (GOALS_TOPIC.name, SOCIAL_TOPIC.name),
     "scoring": (GOALS_TOPIC.name, SOCIAL_TOPIC.name),
     "notifications": (GOALS_TOPIC.name, SOCIAL_TOPIC.name),

@@ -4,28 +4,34 @@ import logging
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Annotated, Any, AsyncIterator, Literal
+from typing import Annotated, Any, AsyncIterator, Callable, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
+from sqlalchemy import MetaData
 
 from spm_events.auth import Principal, principal_dependency
 from spm_events.database import create_database_engine
 from spm_events.http import BodyLimitMiddleware, add_common_error_handlers
+from spm_events.readmodel import PositionedReadModel
 from spm_events.relay import RelayPositions
 from spm_goals.api_errors import add_error_handlers
 from spm_goals.api_models import (
     AddKeyResultBody,
     AlignGoalBody,
+    ChangeOwnersBody,
+    ChangeVisibilityBody,
     CloseGoalBody,
     CreateGoalBody,
     RecordCheckInBody,
     StatusChangeBody,
+    SupportBody,
 )
 from spm_goals.api_responses import (
     ChangeOut,
     CheckInOut,
+    ConsumerPositionsOut,
     GoalOut,
     HealthOut,
     KeyResultWithGoalOut,
@@ -41,6 +47,7 @@ from spm_goals.application import (
     StatusTransition,
     WriteGuard,
 )
+from spm_goals.objective import Objective, SupportLink
 from spm_goals.idempotency import IdempotencyStore
 from spm_goals.relay import RELAY_NAME
 from spm_goals.settings import EVENT_STORE_FILE, READ_DATABASE_FILE, GoalsSettings
@@ -51,7 +58,7 @@ from spm_goals.writes import GuardedWrites, etag_for
 
 logger = logging.getLogger(__name__)
 
-WRITE_ERRORS = error_responses(401, 404, 409, 412, 413, 422)
+WRITE_ERRORS = error_responses(401, 403, 404, 409, 412, 413, 422)
 
 AsOfQuery = Annotated[
     AwareDatetime | None,
@@ -81,6 +88,9 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     engine = create_database_engine(settings.sqlalchemy_url(READ_DATABASE_FILE))
     goals = GoalsApplication(env=settings.event_store_env(EVENT_STORE_FILE), index_engine=engine)
     relay_positions = RelayPositions(engine)
+    # The collaborator worker's positions, kept with its table in this database.
+    worker_positions = PositionedReadModel(engine, MetaData(), settings.processor_id)
+    worker_positions.create_tables()
     writes = GuardedWrites(IdempotencyStore(engine))
     current_principal = principal_dependency(settings.jwt_secret.get_secret_value())
 
@@ -111,11 +121,19 @@ def create_app(settings: GoalsSettings) -> FastAPI:
             "max_notification_id": goals.max_notification_id(),
         }
 
+    @app.get("/internal/positions", response_model=ConsumerPositionsOut, tags=["operations"])
+    def read_worker_positions() -> dict[str, Any]:
+        offsets = sorted(worker_positions.recorded_offsets().items())
+        return {
+            "consumer": settings.processor_id,
+            "positions": [{"topic": topic, "partition": partition, "offset": offset} for (topic, partition), offset in offsets],
+        }
+
     @app.post(
         "/goals",
         status_code=status.HTTP_201_CREATED,
         response_model=GoalOut,
-        responses={200: {"model": GoalOut, "description": "A goal with this external_ref exists; it is returned unchanged"}, **error_responses(401, 409, 413, 422)},
+        responses={200: {"model": GoalOut, "description": "A goal with this external_ref exists; it is returned unchanged"}, **error_responses(401, 403, 409, 413, 422)},
         summary="Create a goal",
     )
     def create_goal(
@@ -129,6 +147,9 @@ def create_app(settings: GoalsSettings) -> FastAPI:
             team=body.team,
             period=body.period.to_period(),
             owner_id=body.owner_id or principal.person_id,
+            co_owner_ids=tuple(body.co_owner_ids),
+            level=body.level,
+            visibility=body.visibility,
             parent_goal_id=body.parent_goal_id,
             contributing_teams=tuple(body.contributing_teams),
             external_ref=body.external_ref,
@@ -137,7 +158,9 @@ def create_app(settings: GoalsSettings) -> FastAPI:
         )
 
         def create(guard: WriteGuard) -> tuple[int, Any, int]:
-            objective, created = goals.create_objective(principal.org_id, principal.person_id, new, guard.request)
+            objective, created = goals.create_objective(
+                principal.org_id, principal.person_id, new, guard.request, reader=principal
+            )
             return _created_or_ok(created), goal_view(objective), objective.version
 
         return writes.run(request, principal, body, None, idempotency_key, create)
@@ -224,11 +247,10 @@ def create_app(settings: GoalsSettings) -> FastAPI:
         outcome = body.outcome if isinstance(body, CloseGoalBody) else None
         transition = StatusTransition(action, occurred_at, outcome)
 
-        def run(guard: WriteGuard) -> tuple[int, Any, int]:
-            objective = goals.change_status(principal.org_id, goal_id, principal.person_id, transition, guard)
-            return status.HTTP_200_OK, goal_view(objective), objective.version
+        def run(guard: WriteGuard) -> Objective:
+            return goals.change_status(principal.org_id, goal_id, principal.person_id, transition, guard)
 
-        return writes.run(request, principal, body, if_match, idempotency_key, run)
+        return writes.run(request, principal, body, if_match, idempotency_key, goal_response(run))
 
     @app.post("/goals/{goal_id}/align", response_model=GoalOut, responses=WRITE_ERRORS, summary="Align a goal under a parent goal, or detach it")
     def align_goal(
@@ -241,13 +263,88 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     ) -> JSONResponse:
         occurred_at = body.occurred_at or datetime.now(timezone.utc)
 
-        def align(guard: WriteGuard) -> tuple[int, Any, int]:
-            objective = goals.align_objective(
-                principal.org_id, goal_id, principal.person_id, body.parent_goal_id, occurred_at, guard
-            )
-            return status.HTTP_200_OK, goal_view(objective), objective.version
+        def align(guard: WriteGuard) -> Objective:
+            return goals.align_objective(principal.org_id, goal_id, principal.person_id, body.parent_goal_id, occurred_at, guard)
 
-        return writes.run(request, principal, body, if_match, idempotency_key, align)
+        return writes.run(request, principal, body, if_match, idempotency_key, goal_response(align))
+
+    @app.post("/goals/{goal_id}/owners", response_model=GoalOut, responses=WRITE_ERRORS, summary="Set a goal's owner and co-owners")
+    def change_owners(
+        goal_id: uuid.UUID,
+        body: ChangeOwnersBody,
+        principal: PrincipalDependency,
+        request: Request,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
+        occurred_at = body.occurred_at or datetime.now(timezone.utc)
+        owners = (body.owner_id, tuple(body.co_owner_ids))
+
+        def change(guard: WriteGuard) -> Objective:
+            return goals.change_owners(principal.org_id, goal_id, principal.person_id, *owners, occurred_at, guard)
+
+        return writes.run(request, principal, body, if_match, idempotency_key, goal_response(change))
+
+    @app.post("/goals/{goal_id}/visibility", response_model=GoalOut, responses=WRITE_ERRORS, summary="Change who may see a goal")
+    def change_visibility(
+        goal_id: uuid.UUID,
+        body: ChangeVisibilityBody,
+        principal: PrincipalDependency,
+        request: Request,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
+        occurred_at = body.occurred_at or datetime.now(timezone.utc)
+
+        def change(guard: WriteGuard) -> Objective:
+            return goals.change_visibility(principal.org_id, goal_id, principal.person_id, body.visibility, occurred_at, guard)
+
+        return writes.run(request, principal, body, if_match, idempotency_key, goal_response(change))
+
+    @app.post(
+        "/goals/{goal_id}/supports",
+        response_model=GoalOut,
+        responses=WRITE_ERRORS,
+        summary="Make a goal also support another goal or one of its key results",
+    )
+    def add_support(
+        goal_id: uuid.UUID,
+        body: SupportBody,
+        principal: PrincipalDependency,
+        request: Request,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> JSONResponse:
+        occurred_at = body.occurred_at or datetime.now(timezone.utc)
+        link = SupportLink(body.goal_id, body.key_result_id)
+
+        def add(guard: WriteGuard) -> Objective:
+            return goals.add_support(principal.org_id, goal_id, principal.person_id, link, occurred_at, guard)
+
+        return writes.run(request, principal, body, if_match, idempotency_key, goal_response(add))
+
+    @app.delete(
+        "/goals/{goal_id}/supports/{supported_goal_id}",
+        response_model=GoalOut,
+        responses=WRITE_ERRORS,
+        summary="Stop supporting a goal, or one key result of it",
+    )
+    def remove_support(
+        goal_id: uuid.UUID,
+        supported_goal_id: uuid.UUID,
+        principal: PrincipalDependency,
+        request: Request,
+        key_result_id: Annotated[
+            uuid.UUID | None, Query(description="The supported key result; leave out for a link to the whole goal")
+        ] = None,
+        if_match: IfMatchHeader = None,
+    ) -> JSONResponse:
+        link = SupportLink(supported_goal_id, key_result_id)
+
+        def remove(guard: WriteGuard) -> Objective:
+            return goals.remove_support(principal.org_id, goal_id, principal.person_id, link, datetime.now(timezone.utc), guard)
+
+        return writes.run(request, principal, None, if_match, None, goal_response(remove))
 
     @app.post("/goals/{goal_id}/activate", response_model=GoalOut, responses=WRITE_ERRORS, summary="Activate a draft goal")
     def activate_goal(
@@ -300,14 +397,14 @@ def create_app(settings: GoalsSettings) -> FastAPI:
         summary="List every check-in of a key result, oldest event time first",
     )
     def list_check_ins(goal_id: uuid.UUID, key_result_id: uuid.UUID, principal: PrincipalDependency) -> JSONResponse:
-        objective = goals.get_objective(principal.org_id, goal_id)
+        objective = goals.get_objective(principal.org_id, goal_id, principal)
         key_result = objective.key_result(key_result_id)
         history = check_in_history_view(objective, key_result)
         return JSONResponse(history, headers={"ETag": etag_for(objective.version)})
 
     @app.get("/goals", response_model=list[GoalOut], responses=error_responses(401), summary="List the organisation's goals")
     def list_goals(principal: PrincipalDependency) -> list[dict[str, Any]]:
-        return [goal_view(objective) for objective in goals.list_objectives(principal.org_id)]
+        return [goal_view(objective) for objective in goals.list_objectives(principal.org_id, principal)]
 
     @app.get(
         "/goals/tree",
@@ -319,9 +416,9 @@ def create_app(settings: GoalsSettings) -> FastAPI:
         principal: PrincipalDependency, root: uuid.UUID | None = None, as_of: AsOfQuery = None
     ) -> list[dict[str, Any]]:
         if as_of is None:
-            objectives = goals.list_objectives(principal.org_id)
+            objectives = goals.list_objectives(principal.org_id, principal)
         else:
-            objectives = goals.list_objectives_as_of(principal.org_id, as_of)
+            objectives = goals.list_objectives_as_of(principal.org_id, as_of, principal)
         if root is not None and root not in {objective.id for objective in objectives}:
             raise ObjectiveNotFoundError(f"goal {root} not found")
         return alignment_tree(objectives, root)
@@ -334,8 +431,8 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     )
     def read_goal(goal_id: uuid.UUID, principal: PrincipalDependency, as_of: AsOfQuery = None) -> JSONResponse:
         if as_of is not None:
-            return JSONResponse(goal_view(goals.get_objective_as_of(principal.org_id, goal_id, as_of)))
-        objective = goals.get_objective(principal.org_id, goal_id)
+            return JSONResponse(goal_view(goals.get_objective_as_of(principal.org_id, goal_id, as_of, principal)))
+        objective = goals.get_objective(principal.org_id, goal_id, principal)
         return JSONResponse(goal_view(objective), headers={"ETag": etag_for(objective.version)})
 
     @app.get(
@@ -350,9 +447,19 @@ def create_app(settings: GoalsSettings) -> FastAPI:
         start: Annotated[AwareDatetime | None, Query(alias="from", description="Earliest event time, inclusive")] = None,
         end: Annotated[AwareDatetime | None, Query(alias="to", description="Latest event time, inclusive")] = None,
     ) -> list[dict[str, Any]]:
-        return goals.list_changes(principal.org_id, goal_id, start, end)
+        return goals.list_changes(principal.org_id, goal_id, start, end, principal)
 
     return app
+
+
+def goal_response(change: Callable[[WriteGuard], Objective]) -> Callable[[WriteGuard], tuple[int, Any, int]]:
+    """Wrap a change that returns the goal into a guarded command that responds 200 with the goal."""
+
+    def command(guard: WriteGuard) -> tuple[int, Any, int]:
+        objective = change(guard)
+        return status.HTTP_200_OK, goal_view(objective), objective.version
+
+    return command
 
 
 def _created_or_ok(created: bool) -> int:

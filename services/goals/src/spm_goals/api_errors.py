@@ -9,6 +9,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from spm_goals.access import PermissionDeniedError
 from spm_goals.application import (
     IdempotencyKeyReusedError,
     ObjectiveConflictError,
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Map domain and application errors to 404, 409, 412 and 422 responses."""
+    """Map domain and application errors to 403, 404, 409, 412 and 422 responses."""
 
     @app.exception_handler(ObjectiveNotFoundError)
     @app.exception_handler(KeyResultNotFoundError)
@@ -32,6 +33,11 @@ def add_error_handlers(app: FastAPI) -> None:
             status_code=status.HTTP_404_NOT_FOUND,
             content={"detail": f"{error}. List this organisation's goals with GET /goals"},
         )
+
+    @app.exception_handler(PermissionDeniedError)
+    async def forbidden_response(request: Request, error: PermissionDeniedError) -> JSONResponse:
+        logger.info("rejected %s %s with 403", request.method, request.url.path)
+        return JSONResponse(status_code=status.HTTP_403_FORBIDDEN, content={"detail": str(error)})
 
     @app.exception_handler(ObjectiveConflictError)
     async def conflict_response(request: Request, error: ObjectiveConflictError) -> JSONResponse:

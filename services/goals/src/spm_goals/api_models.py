@@ -33,6 +33,7 @@ EventTime = Annotated[
     ),
 ]
 Identifier = Annotated[str, Field(min_length=1, max_length=100)]
+PersonId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$", description="A person id, as in tokens")]
 Title = Annotated[str, Field(min_length=1, max_length=500)]
 TeamName = Annotated[str, Field(min_length=1, max_length=200)]
 ExternalRef = Annotated[str, Field(min_length=1, max_length=200, description="The caller's own id. Sending it again returns the stored record")]
@@ -66,7 +67,16 @@ class CreateGoalBody(RequestBody):
     title: Title
     team: TeamName
     period: PeriodBody
-    owner_id: Identifier | None = Field(default=None, description="Defaults to the person in the bearer token")
+    owner_id: PersonId | None = Field(default=None, description="Defaults to the person in the bearer token")
+    co_owner_ids: list[PersonId] = Field(
+        default_factory=list, max_length=20, description="People who manage the goal with its owner"
+    )
+    level: Literal["company", "team", "person"] = Field(default="team", description="Whose goal this is: the company's, a team's or one person's")
+    visibility: Literal["organisation", "team", "private"] = Field(
+        default="organisation",
+        description="organisation: everyone in it; team: members of the goal's team and contributing teams; "
+        "private: only owners, co-owners and tagged collaborators. Org admins see every goal",
+    )
     parent_goal_id: uuid.UUID | None = None
     contributing_teams: list[TeamName] = Field(default_factory=list, max_length=50)
     external_ref: ExternalRef | None = None
@@ -124,4 +134,29 @@ class AlignGoalBody(RequestBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"parent_goal_id": "3f0b8a44-7d7e-5a55-9a51-2f7f1b0e8c11"}]})
 
     parent_goal_id: uuid.UUID | None = Field(description="The goal this one contributes to; null detaches it")
+    occurred_at: EventTime | None = None
+
+
+class ChangeOwnersBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"owner_id": "person-1", "co_owner_ids": ["person-2"]}]})
+
+    owner_id: PersonId
+    co_owner_ids: list[PersonId] = Field(default_factory=list, max_length=20, description="The whole new set of co-owners")
+    occurred_at: EventTime | None = None
+
+
+class ChangeVisibilityBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"visibility": "private"}]})
+
+    visibility: Literal["organisation", "team", "private"]
+    occurred_at: EventTime | None = None
+
+
+class SupportBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "goal_id": "3f0b8a44-7d7e-5a55-9a51-2f7f1b0e8c11", "key_result_id": "9d1c0f7e-2b8a-5c3d-8e4f-1a2b3c4d5e6f",
+    }]})
+
+    goal_id: uuid.UUID = Field(description="The goal this one also contributes to, usually another team's")
+    key_result_id: uuid.UUID | None = Field(default=None, description="One key result of that goal; null supports the whole goal")
     occurred_at: EventTime | None = None

@@ -31,15 +31,24 @@ class KeyResultOut(BaseModel):
     confidence: float | None = Field(description="Confidence of the latest check-in")
 
 
+class SupportOut(BaseModel):
+    goal_id: str = Field(description="A goal this one also contributes to")
+    key_result_id: str | None = Field(description="The key result of that goal it supports; null for the whole goal")
+
+
 class GoalOut(BaseModel):
     goal_id: str = Field(examples=["3f0b8a44-7d7e-5a55-9a51-2f7f1b0e8c11"])
     org_id: str = Field(examples=["acme"])
     title: str = Field(examples=["Grow ARR consistently"])
+    level: Literal["company", "team", "person"]
     owner_id: str
+    co_owner_ids: list[str]
     team: str = Field(examples=["Executive"])
     contributing_teams: list[str]
+    visibility: Literal["organisation", "team", "private"]
     period: PeriodOut
     parent_goal_id: str | None
+    supports: list[SupportOut] = Field(description="Further parents: goals or key results, often of other teams, this goal supports")
     external_ref: str | None = Field(examples=["CEO-1"])
     status: Literal["draft", "active", "closed", "archived"]
     outcome: Literal["achieved", "partially", "missed"] | None
@@ -73,8 +82,14 @@ class TreeNodeOut(BaseModel):
     team: str
     external_ref: str | None
     status: Literal["draft", "active", "closed", "archived"]
+    level: Literal["company", "team", "person"]
+    visibility: Literal["organisation", "team", "private"]
     progress: float = Field(description="The goal's own progress")
-    rollup_progress: float = Field(description="(own progress + sum of the children's rollup_progress) / (1 + number of children)")
+    rollup_progress: float = Field(
+        description="(own progress + sum of the children's rollup_progress) / (1 + number of children), over the "
+        "children the reader may see"
+    )
+    supports: list[SupportOut] = Field(description="Goals or key results this goal also supports; it is nested only under its parent goal")
     children: list[TreeNodeOut]
 
 
@@ -95,6 +110,17 @@ class RelayStatusOut(BaseModel):
     relay: str = Field(examples=["goals"])
     published_position: int
     max_notification_id: int
+
+
+class ConsumerPositionOut(BaseModel):
+    topic: str
+    partition: int
+    offset: int = Field(description="Last offset the collaborator worker applied")
+
+
+class ConsumerPositionsOut(BaseModel):
+    consumer: str = Field(examples=["spm-goals-collaborators"])
+    positions: list[ConsumerPositionOut]
 
 
 class ErrorOut(BaseModel):
@@ -121,7 +147,8 @@ def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
     """Return the OpenAPI ``responses`` entries for the given error status codes."""
     described: dict[int, dict[str, Any]] = {
         401: {"model": ErrorOut, "description": "Missing, invalid or expired bearer token"},
-        404: {"model": ErrorOut, "description": "Goal or key result not found in the token's organisation"},
+        403: {"model": ErrorOut, "description": "The reader may see the goal, but only its owner, co-owners or an org admin may make this change"},
+        404: {"model": ErrorOut, "description": "Goal or key result not found in the token's organisation, or not visible to the reader"},
         409: {"model": StateConflictOut, "description": "The goal's lifecycle status does not allow this change, or concurrent writes kept conflicting"},
         412: {"model": ErrorOut, "description": "If-Match names another version than the goal's current one"},
         413: {"model": ErrorOut, "description": "Request body larger than SPM_MAX_BODY_BYTES"},

@@ -13,6 +13,8 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Notificati
 from eventsourcing.utils import get_topic
 from sqlalchemy import Engine
 
+from spm_events.auth import Principal
+from spm_goals.access import GoalAccess, PermissionDeniedError
 from spm_goals.history import changes_between, objective_as_of
 from spm_goals.index import ObjectiveIndex
 from spm_goals.objective import (
@@ -23,6 +25,7 @@ from spm_goals.objective import (
     Objective,
     ObjectiveError,
     Period,
+    SupportLink,
     goal_id_for,
 )
 
@@ -75,10 +78,12 @@ def check_same_request(applied: AppliedRequest, request: RequestKey) -> None:
 
 @dataclass(frozen=True)
 class WriteGuard:
-    """Preconditions of a write: the goal version from If-Match, and the request's Idempotency-Key digests."""
+    """Preconditions of a write: the goal version from If-Match, the request's Idempotency-Key digests,
+    and the person asking, whose access is checked (None skips the check, for trusted callers)."""
 
     expected_version: int | None = None
     request: RequestKey | None = None
+    reader: Principal | None = None
 
 
 NO_GUARD = WriteGuard()
@@ -108,6 +113,9 @@ class NewObjective:
     external_ref: str | None
     occurred_at: datetime
     status: str = "active"
+    level: str = "team"
+    co_owner_ids: tuple[str, ...] = ()
+    visibility: str = "organisation"
 
 
 @dataclass(frozen=True)
@@ -140,23 +148,36 @@ class GoalsApplication(Application):
     def __init__(self, env: dict[str, str], index_engine: Engine) -> None:
         super().__init__(env=env)
         self.index = ObjectiveIndex(index_engine, self._read_created_notifications, self._read_goal_org)
+        self.access = GoalAccess(index_engine)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
 
     def create_objective(
-        self, org_id: str, actor_id: str, new: NewObjective, request: RequestKey | None = None
+        self,
+        org_id: str,
+        actor_id: str,
+        new: NewObjective,
+        request: RequestKey | None = None,
+        reader: Principal | None = None,
     ) -> tuple[Objective, bool]:
         """Create a goal and return it with True, or return the goal with the same external_ref and False.
 
         With ``request``, a goal that this request already created is returned as at its creation, with True.
+        With ``reader``, the reader must own or co-own the new goal (or be an admin) and see its parent.
         """
         goal_id = self._new_goal_id(org_id, new.external_ref, request)
         existing = self._find(org_id, goal_id)
         if existing is not None:
+            if reader is not None and not self.access.can_see(existing, reader):
+                raise ObjectiveError("external_ref", f"external_ref {new.external_ref!r} is taken by a goal you cannot see; choose another")
             return self._existing_goal(existing, request)
-        if new.parent_goal_id is not None and self._find(org_id, new.parent_goal_id) is None:
+        if reader is not None and not reader.is_admin and actor_id != new.owner_id and actor_id not in new.co_owner_ids:
+            raise PermissionDeniedError(
+                "you can create goals that you own or co-own; add yourself to co_owner_ids, or ask an org admin"
+            )
+        if new.parent_goal_id is not None and self._find_visible(org_id, new.parent_goal_id, reader) is None:
             raise ObjectiveError("parent_goal_id", f"parent goal {new.parent_goal_id} not found in this organisation")
         objective = Objective.create(
             org_id=org_id,
@@ -171,6 +192,9 @@ class GoalsApplication(Application):
             actor_id=actor_id,
             goal_id=goal_id,
             status=new.status,
+            level=new.level,
+            co_owner_ids=new.co_owner_ids,
+            visibility=new.visibility,
         )
         if request is not None:
             objective.mark_request_applied(request.key_digest, request.body_digest, None)
@@ -275,7 +299,7 @@ class GoalsApplication(Application):
             )
 
         objective, check_in = self.update_objective(
-            org_id, goal_id, record, guard, subject_of=lambda result: result.check_in_id, replay=replay
+            org_id, goal_id, record, guard, subject_of=lambda result: result.check_in_id, replay=replay, permission="see"
         )
         logger.info(
             "check-in recorded goal_id=%s key_result_id=%s check_in_id=%s",
@@ -294,32 +318,111 @@ class GoalsApplication(Application):
     ) -> Objective:
         """Make ``parent_goal_id`` the goal's parent (None detaches it), rejecting a foreign parent or a cycle."""
         if parent_goal_id is not None:
-            self.check_parent(org_id, parent_goal_id, child_id=goal_id)
+            self.check_parent(org_id, parent_goal_id, child_id=goal_id, reader=guard.reader)
 
         def align(objective: Objective) -> None:
             objective.align(parent_goal_id, occurred_at, actor_id)
 
         # NOTE: two concurrent alignments of different goals can still close a cycle together,
         # because each reads the other's old parent before either saves. The tree view stops at repeats.
-        objective, _ = self.update_objective(org_id, goal_id, align, guard, replay=lambda earlier, _: None)
+        objective = self.change_objective(org_id, goal_id, align, guard)
         logger.info("goal aligned goal_id=%s parent_goal_id=%s", goal_id, parent_goal_id)
         return objective
 
-    def check_parent(self, org_id: str, parent_goal_id: uuid.UUID, child_id: uuid.UUID | None) -> None:
-        """Raise ObjectiveError (on parent_goal_id) for a parent missing in the org or one below ``child_id``."""
+    def check_parent(
+        self,
+        org_id: str,
+        parent_goal_id: uuid.UUID,
+        child_id: uuid.UUID | None,
+        reader: Principal | None = None,
+        field_name: str = "parent_goal_id",
+    ) -> Objective:
+        """Return the parent, raising ObjectiveError (on ``field_name``) for a parent missing in the org,
+        hidden from ``reader``, or one that ``child_id`` is above, through parent goals and supports alike."""
+        parent = self._find_visible(org_id, parent_goal_id, reader)
+        if parent is None:
+            raise ObjectiveError(field_name, f"goal {parent_goal_id} not found in this organisation")
+        # Every ancestor counts, including goals the reader cannot see: a cycle through them is a cycle too.
         seen: set[uuid.UUID] = set()
-        ancestor_id: uuid.UUID | None = parent_goal_id
-        while ancestor_id is not None and ancestor_id not in seen:
-            if ancestor_id == child_id:
+        pending = [parent]
+        while pending:
+            ancestor = pending.pop()
+            if ancestor.id == child_id:
                 raise ObjectiveError(
-                    "parent_goal_id",
-                    f"parent goal {parent_goal_id} is aligned below goal {child_id}, so this alignment would make a cycle",
+                    field_name, f"goal {parent_goal_id} is aligned below goal {child_id}, so this link would make a cycle"
                 )
-            ancestor = self._find(org_id, ancestor_id)
-            if ancestor is None:
-                raise ObjectiveError("parent_goal_id", f"parent goal {ancestor_id} not found in this organisation")
-            seen.add(ancestor_id)
-            ancestor_id = ancestor.parent_goal_id
+            seen.add(ancestor.id)
+            for above_id in ancestor.parent_ids:
+                above = None if above_id in seen else self._find(org_id, above_id)
+                if above is not None:
+                    pending.append(above)
+        return parent
+
+    def add_support(
+        self,
+        org_id: str,
+        goal_id: uuid.UUID,
+        actor_id: str,
+        link: SupportLink,
+        occurred_at: datetime,
+        guard: WriteGuard = NO_GUARD,
+    ) -> Objective:
+        """Make the goal also support another goal or one of its key results, refusing hidden targets and cycles."""
+        target = self.check_parent(org_id, link.goal_id, child_id=goal_id, reader=guard.reader, field_name="goal_id")
+        if link.key_result_id is not None and link.key_result_id not in target.key_results:
+            raise ObjectiveError("key_result_id", f"key result {link.key_result_id} not found in goal {link.goal_id}")
+
+        objective = self.change_objective(
+            org_id, goal_id, lambda objective: objective.add_support(link, occurred_at, actor_id), guard
+        )
+        logger.info("support added goal_id=%s supported_goal_id=%s", goal_id, link.goal_id)
+        return objective
+
+    def remove_support(
+        self,
+        org_id: str,
+        goal_id: uuid.UUID,
+        actor_id: str,
+        link: SupportLink,
+        occurred_at: datetime,
+        guard: WriteGuard = NO_GUARD,
+    ) -> Objective:
+        objective = self.change_objective(
+            org_id, goal_id, lambda objective: objective.remove_support(link, occurred_at, actor_id), guard
+        )
+        logger.info("support removed goal_id=%s supported_goal_id=%s", goal_id, link.goal_id)
+        return objective
+
+    def change_owners(
+        self,
+        org_id: str,
+        goal_id: uuid.UUID,
+        actor_id: str,
+        owner_id: str,
+        co_owner_ids: tuple[str, ...],
+        occurred_at: datetime,
+        guard: WriteGuard = NO_GUARD,
+    ) -> Objective:
+        objective = self.change_objective(
+            org_id, goal_id, lambda objective: objective.change_owners(owner_id, co_owner_ids, occurred_at, actor_id), guard
+        )
+        logger.info("goal owners changed goal_id=%s co_owners=%s", goal_id, len(objective.co_owner_ids))
+        return objective
+
+    def change_visibility(
+        self,
+        org_id: str,
+        goal_id: uuid.UUID,
+        actor_id: str,
+        visibility: str,
+        occurred_at: datetime,
+        guard: WriteGuard = NO_GUARD,
+    ) -> Objective:
+        objective = self.change_objective(
+            org_id, goal_id, lambda objective: objective.change_visibility(visibility, occurred_at, actor_id), guard
+        )
+        logger.info("goal visibility changed goal_id=%s visibility=%s", goal_id, objective.visibility)
+        return objective
 
     def change_status(
         self,
@@ -341,8 +444,15 @@ class GoalsApplication(Application):
             else:
                 objective.reopen(transition.occurred_at, actor_id)
 
-        objective, _ = self.update_objective(org_id, goal_id, change, guard, replay=lambda earlier, _: None)
+        objective = self.change_objective(org_id, goal_id, change, guard)
         logger.info("goal status changed goal_id=%s status=%s", goal_id, objective.status)
+        return objective
+
+    def change_objective(
+        self, org_id: str, goal_id: uuid.UUID, change: Callable[[Objective], None], guard: WriteGuard = NO_GUARD
+    ) -> Objective:
+        """Apply a change that creates nothing (so a replayed request returns the goal as right after it)."""
+        objective, _ = self.update_objective(org_id, goal_id, change, guard, replay=lambda earlier, _: None)
         return objective
 
     def update_objective(
@@ -354,8 +464,12 @@ class GoalsApplication(Application):
         *,
         subject_of: Callable[[Result], uuid.UUID | None] = lambda _: None,
         replay: Callable[[Objective, uuid.UUID | None], Result] | None = None,
+        permission: Literal["see", "manage"] = "manage",
     ) -> tuple[Objective, Result]:
         """Load the goal, apply ``change`` and save. After a version conflict, do it all once more.
+
+        With ``guard.reader``, a reader who cannot see the goal gets ObjectiveNotFoundError, and one who
+        may see but not manage it gets PermissionDeniedError when ``permission`` is "manage".
 
         For a request whose Idempotency-Key this goal already applied, return what ``replay`` builds
         from the goal as it was right after that change. A goal whose version differs from
@@ -366,7 +480,9 @@ class GoalsApplication(Application):
         if guard.request is not None and replay is None:
             raise TypeError("update_objective needs replay when the guard carries an Idempotency-Key")
         for attempt in (1, 2):
-            objective = self.get_objective(org_id, goal_id)
+            objective = self.get_objective(org_id, goal_id, guard.reader)
+            if guard.reader is not None and permission == "manage":
+                self.access.check_can_manage(objective, guard.reader, "change")
             request = guard.request
             applied = None if request is None else objective.applied_requests.get(request.key_digest)
             if applied is not None and request is not None and replay is not None:
@@ -393,44 +509,60 @@ class GoalsApplication(Application):
             return objective, result
         raise AssertionError("unreachable: the loop returns or raises")
 
-    def get_objective(self, org_id: str, goal_id: uuid.UUID) -> Objective:
-        """Return the goal, raising ObjectiveNotFoundError if it is missing or belongs to another org."""
-        objective = self._find(org_id, goal_id)
+    def get_objective(self, org_id: str, goal_id: uuid.UUID, reader: Principal | None = None) -> Objective:
+        """Return the goal, raising ObjectiveNotFoundError if it is missing, belongs to another org,
+        or is hidden from ``reader``, so that a hidden goal gets the same response as a missing one."""
+        objective = self._find_visible(org_id, goal_id, reader)
         if objective is None:
             raise ObjectiveNotFoundError(f"goal {goal_id} not found")
         return objective
 
-    def list_objectives(self, org_id: str) -> list[Objective]:
-        """Return the org's goals sorted by external_ref (goals without one last), then title."""
+    def list_objectives(self, org_id: str, reader: Principal | None = None) -> list[Objective]:
+        """Return the org's goals that ``reader`` may see, sorted by external_ref (goals without one last), then title."""
         # NOTE: rebuilds every goal of the org from its events on each call; no pagination yet.
         objectives = [self.get_objective(org_id, goal_id) for goal_id in self.index.goal_ids(org_id)]
+        if reader is not None:
+            objectives = [objective for objective in objectives if self.access.can_see(objective, reader)]
         return sorted(
             objectives,
             key=lambda goal: (goal.external_ref is None, goal.external_ref or "", goal.title, str(goal.id)),
         )
 
-    def get_objective_as_of(self, org_id: str, goal_id: uuid.UUID, as_of: datetime) -> Objective:
-        """Return the goal rebuilt from its events that occurred at or before ``as_of`` (event time)."""
-        self.get_objective(org_id, goal_id)
+    def get_objective_as_of(
+        self, org_id: str, goal_id: uuid.UUID, as_of: datetime, reader: Principal | None = None
+    ) -> Objective:
+        """Return the goal rebuilt from its events that occurred at or before ``as_of`` (event time).
+
+        Who may see it is decided by the goal as it is now, not as it was then.
+        """
+        self.get_objective(org_id, goal_id, reader)
         objective = objective_as_of(self.repository.event_store.get(goal_id), as_of)
         if objective is None:
             raise ObjectiveNotFoundError(f"goal {goal_id} did not exist yet at {as_of.isoformat()}")
         return objective
 
-    def list_objectives_as_of(self, org_id: str, as_of: datetime) -> list[Objective]:
-        """Return the org's goals as they were at ``as_of``, leaving out goals created later (event time)."""
+    def list_objectives_as_of(self, org_id: str, as_of: datetime, reader: Principal | None = None) -> list[Objective]:
+        """Return the org's goals as they were at ``as_of``, leaving out goals created later (event time)
+        and goals that ``reader`` may not see now."""
         rebuilt = []
         for goal_id in self.index.goal_ids(org_id):
+            if reader is not None and self._find_visible(org_id, goal_id, reader) is None:
+                continue
             objective = objective_as_of(self.repository.event_store.get(goal_id), as_of)
             if objective is not None and objective.org_id == org_id:
                 rebuilt.append(objective)
         return rebuilt
 
     def list_changes(
-        self, org_id: str, goal_id: uuid.UUID, start: datetime | None, end: datetime | None
+        self,
+        org_id: str,
+        goal_id: uuid.UUID,
+        start: datetime | None,
+        end: datetime | None,
+        reader: Principal | None = None,
     ) -> list[dict[str, Any]]:
         """Return the goal's changes whose event time lies from ``start`` to ``end``, both inclusive."""
-        self.get_objective(org_id, goal_id)
+        self.get_objective(org_id, goal_id, reader)
         return changes_between(self.repository.event_store.get(goal_id), start, end)
 
     def max_notification_id(self) -> int:
@@ -445,6 +577,12 @@ class GoalsApplication(Application):
         except AggregateNotFoundError:
             return None
         if not isinstance(objective, Objective) or objective.org_id != org_id:
+            return None
+        return objective
+
+    def _find_visible(self, org_id: str, goal_id: uuid.UUID, reader: Principal | None) -> Objective | None:
+        objective = self._find(org_id, goal_id)
+        if objective is None or (reader is not None and not self.access.can_see(objective, reader)):
             return None
         return objective
 

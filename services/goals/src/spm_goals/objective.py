@@ -11,12 +11,18 @@ import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from eventsourcing.domain import Aggregate, event
 
 MetricKind = Literal["number", "percent", "currency", "milestone"]
 METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
+GoalLevel = Literal["company", "team", "person"]
+GOAL_LEVELS: tuple[str, ...] = get_args(GoalLevel)
+Visibility = Literal["organisation", "team", "private"]
+VISIBILITIES: tuple[str, ...] = get_args(Visibility)
+MAX_CO_OWNERS = 20
+MAX_SUPPORTED = 20
 
 # Bounds the weighted sum, so the mean of finite progress values stays finite.
 MAX_KEY_RESULT_WEIGHT = 1000.0
@@ -50,6 +56,14 @@ class ObjectiveStateError(RuntimeError):
 
 class KeyResultNotFoundError(LookupError):
     """Raised for a key result id that the objective does not contain."""
+
+
+@dataclass(frozen=True, order=True)
+class SupportLink:
+    """An extra parent of a goal: another goal, or one key result of it (``key_result_id``)."""
+
+    goal_id: uuid.UUID
+    key_result_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,22 @@ def check_weight(weight: float) -> float:
     if not 0 < weight <= MAX_KEY_RESULT_WEIGHT:
         raise ObjectiveError("weight", f"weight must be above 0 and at most {MAX_KEY_RESULT_WEIGHT}, got {weight}")
     return weight
+
+
+def check_visibility(visibility: str) -> str:
+    if visibility not in VISIBILITIES:
+        raise ObjectiveError("visibility", f"visibility {visibility!r} is not one of {', '.join(VISIBILITIES)}")
+    return visibility
+
+
+def check_co_owners(owner_id: str, co_owner_ids: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Return the co-owners without repeats, in the given order, refusing the owner and more than MAX_CO_OWNERS."""
+    unique = tuple(dict.fromkeys(co_owner_ids))
+    if owner_id in unique:
+        raise ObjectiveError("co_owner_ids", f"the owner {owner_id} cannot also be a co-owner")
+    if len(unique) > MAX_CO_OWNERS:
+        raise ObjectiveError("co_owner_ids", f"a goal has at most {MAX_CO_OWNERS} co-owners, got {len(unique)}")
+    return unique
 
 
 @dataclass(frozen=True)
@@ -239,6 +269,9 @@ class Objective(Aggregate):
         actor_id: str,
         goal_id: uuid.UUID | None = None,
         status: str = "active",
+        level: str = "team",
+        co_owner_ids: tuple[str, ...] = (),
+        visibility: str = "organisation",
     ) -> Objective:
         """Check the new goal's facts and record ObjectiveCreated, with ``goal_id`` or an id from ``create_id``."""
         occurred_at = check_event_time(occurred_at)
@@ -246,6 +279,9 @@ class Objective(Aggregate):
             raise ObjectiveError("period", f"period end {period.end} is before its start {period.start}")
         if status not in ("draft", "active"):
             raise ObjectiveError("status", f"a new goal's status must be draft or active, got {status!r}")
+        if level not in GOAL_LEVELS:
+            raise ObjectiveError("level", f"level {level!r} is not one of {', '.join(GOAL_LEVELS)}")
+        check_visibility(visibility)
         return cls._create(
             cls.ObjectiveCreated,
             id=goal_id or goal_id_for(org_id, external_ref),
@@ -262,9 +298,40 @@ class Objective(Aggregate):
             occurred_at=occurred_at,
             actor_id=actor_id,
             status=status,
+            level=level,
+            co_owner_ids=check_co_owners(owner_id, co_owner_ids),
+            visibility=visibility,
         )
 
-    @event("ObjectiveCreated")
+    class ObjectiveCreated(Aggregate.Created):
+        """Version 2 added level, co-owners and visibility; version 1 events may also lack status."""
+
+        class_version = 2
+        org_id: str
+        owner_id: str
+        team: str
+        contributing_teams: tuple[str, ...]
+        period_name: str
+        period_start: date
+        period_end: date
+        parent_goal_id: uuid.UUID | None
+        title: str
+        external_ref: str | None
+        occurred_at: datetime
+        actor_id: str
+        status: str
+        level: str
+        co_owner_ids: tuple[str, ...]
+        visibility: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("status", "active")
+            state["level"] = "team"
+            state["co_owner_ids"] = []
+            state["visibility"] = "organisation"
+
+    @event(ObjectiveCreated)
     def __init__(
         self,
         org_id: str,
@@ -279,11 +346,17 @@ class Objective(Aggregate):
         external_ref: str | None,
         occurred_at: datetime,
         actor_id: str,
-        # Events stored before goals had a lifecycle created active goals.
-        status: str = "active",
+        status: str,
+        level: str,
+        co_owner_ids: tuple[str, ...],
+        visibility: str,
     ) -> None:
         self.org_id = org_id
         self.owner_id = owner_id
+        self.co_owner_ids = tuple(co_owner_ids)
+        self.level = level
+        self.visibility = visibility
+        self.supports: tuple[SupportLink, ...] = ()
         self.team = team
         # The JSON transcoder stores tuples as lists, so a replayed event brings a list back.
         self.contributing_teams = tuple(contributing_teams)
@@ -370,7 +443,27 @@ class Objective(Aggregate):
         )
         return self.key_results[key_result_id]
 
-    @event("KeyResultAdded")
+    class KeyResultAdded(Aggregate.Event):
+        """Version 2 made unit and weight part of every event."""
+
+        class_version = 2
+        key_result_id: uuid.UUID
+        title: str
+        metric: str
+        start_value: float
+        target_value: float
+        external_ref: str | None
+        occurred_at: datetime
+        actor_id: str
+        unit: str | None
+        weight: float
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("unit", None)
+            state.setdefault("weight", 1.0)
+
+    @event(KeyResultAdded)
     def _add_key_result(
         self,
         key_result_id: uuid.UUID,
@@ -381,9 +474,8 @@ class Objective(Aggregate):
         external_ref: str | None,
         occurred_at: datetime,
         actor_id: str,
-        # Defaults for events stored before key results had a unit and a weight.
-        unit: str | None = None,
-        weight: float = 1.0,
+        unit: str | None,
+        weight: float,
     ) -> None:
         self.key_results[key_result_id] = KeyResult(
             key_result_id=key_result_id,
@@ -444,7 +536,30 @@ class Objective(Aggregate):
         )
         return key_result.check_ins[-1]
 
-    @event("CheckInRecorded")
+    class CheckInRecorded(Aggregate.Event):
+        """Version 2 made confidence, status and its source part of every event.
+
+        A version 1 event has no status, so its status is derived from pace when it is applied.
+        """
+
+        class_version = 2
+        key_result_id: uuid.UUID
+        check_in_id: uuid.UUID
+        value: float
+        comment: str
+        occurred_at: datetime
+        actor_id: str
+        confidence: float | None
+        status: str | None
+        status_overridden: bool
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("confidence", None)
+            state.setdefault("status", None)
+            state.setdefault("status_overridden", False)
+
+    @event(CheckInRecorded)
     def _record_check_in(
         self,
         key_result_id: uuid.UUID,
@@ -453,10 +568,9 @@ class Objective(Aggregate):
         comment: str,
         occurred_at: datetime,
         actor_id: str,
-        # Defaults for events stored before check-ins had a confidence and a status.
-        confidence: float | None = None,
-        status: str | None = None,
-        status_overridden: bool = False,
+        confidence: float | None,
+        status: str | None,
+        status_overridden: bool,
     ) -> None:
         key_result = self.key_results[key_result_id]
         if status is None:
@@ -540,3 +654,76 @@ class Objective(Aggregate):
     @event("ObjectiveAligned")
     def _align(self, parent_goal_id: uuid.UUID | None, occurred_at: datetime, actor_id: str) -> None:
         self.parent_goal_id = parent_goal_id
+
+    def is_manager(self, person_id: str) -> bool:
+        """True for the owner and the co-owners: the people who may change the goal itself."""
+        return person_id == self.owner_id or person_id in self.co_owner_ids
+
+    def change_owners(self, owner_id: str, co_owner_ids: tuple[str, ...], occurred_at: datetime, actor_id: str) -> None:
+        """Record ObjectiveOwnersChanged with the new owner and the whole new set of co-owners, if either differs."""
+        co_owner_ids = check_co_owners(owner_id, co_owner_ids)
+        occurred_at = check_event_time(occurred_at)
+        if owner_id != self.owner_id or co_owner_ids != self.co_owner_ids:
+            self._change_owners(owner_id=owner_id, co_owner_ids=co_owner_ids, occurred_at=occurred_at, actor_id=actor_id)
+
+    @event("ObjectiveOwnersChanged")
+    def _change_owners(self, owner_id: str, co_owner_ids: tuple[str, ...], occurred_at: datetime, actor_id: str) -> None:
+        self.owner_id = owner_id
+        self.co_owner_ids = tuple(co_owner_ids)
+
+    def change_visibility(self, visibility: str, occurred_at: datetime, actor_id: str) -> None:
+        """Record ObjectiveVisibilityChanged when ``visibility`` differs from the current one."""
+        check_visibility(visibility)
+        occurred_at = check_event_time(occurred_at)
+        if visibility != self.visibility:
+            self._change_visibility(
+                visibility=visibility, previous_visibility=self.visibility, occurred_at=occurred_at, actor_id=actor_id
+            )
+
+    @event("ObjectiveVisibilityChanged")
+    def _change_visibility(self, visibility: str, previous_visibility: str, occurred_at: datetime, actor_id: str) -> None:
+        self.visibility = visibility
+
+    def add_support(self, link: SupportLink, occurred_at: datetime, actor_id: str) -> None:
+        """Record SupportAdded for a goal or key result this goal does not support yet.
+
+        The application checks that the supported goal and key result exist and that the link makes no cycle.
+        """
+        if link.goal_id == self.id:
+            raise ObjectiveError("goal_id", f"goal {self.id} cannot support itself or its own key results")
+        occurred_at = check_event_time(occurred_at)
+        if link in self.supports:
+            return
+        if len(self.supports) >= MAX_SUPPORTED:
+            raise ObjectiveError("goal_id", f"a goal supports at most {MAX_SUPPORTED} goals or key results; remove one first")
+        self._add_support(
+            supported_goal_id=link.goal_id, supported_key_result_id=link.key_result_id, occurred_at=occurred_at, actor_id=actor_id
+        )
+
+    @event("SupportAdded")
+    def _add_support(
+        self, supported_goal_id: uuid.UUID, supported_key_result_id: uuid.UUID | None, occurred_at: datetime, actor_id: str
+    ) -> None:
+        self.supports = (*self.supports, SupportLink(supported_goal_id, supported_key_result_id))
+
+    def remove_support(self, link: SupportLink, occurred_at: datetime, actor_id: str) -> None:
+        """Record SupportRemoved if the goal supports ``link``; removing a missing link changes nothing."""
+        occurred_at = check_event_time(occurred_at)
+        if link in self.supports:
+            self._remove_support(
+                supported_goal_id=link.goal_id, supported_key_result_id=link.key_result_id, occurred_at=occurred_at, actor_id=actor_id
+            )
+
+    @event("SupportRemoved")
+    def _remove_support(
+        self, supported_goal_id: uuid.UUID, supported_key_result_id: uuid.UUID | None, occurred_at: datetime, actor_id: str
+    ) -> None:
+        removed = SupportLink(supported_goal_id, supported_key_result_id)
+        self.supports = tuple(link for link in self.supports if link != removed)
+
+    @property
+    def parent_ids(self) -> tuple[uuid.UUID, ...]:
+        """Every goal above this one: the parent goal, then the goals whose key results or selves it supports."""
+        parents = [] if self.parent_goal_id is None else [self.parent_goal_id]
+        parents += [link.goal_id for link in self.supports if link.goal_id not in parents]
+        return tuple(parents)

@@ -26,7 +26,11 @@ from spm_events.schemas import (
     CheckInRecordedV1,
     GoalAlignedV1,
     GoalCreatedV1,
+    GoalOwnersChangedV1,
     GoalStatusChangedV1,
+    GoalSupportAddedV1,
+    GoalSupportRemovedV1,
+    GoalVisibilityChangedV1,
     KeyResultAddedV1,
     Payload,
     PeriodV1,
@@ -75,7 +79,10 @@ def envelope_for(domain_event: DomainEventProtocol[uuid.UUID], load_objective: L
             ),
             parent_goal_id=None if domain_event.parent_goal_id is None else str(domain_event.parent_goal_id),
             external_ref=domain_event.external_ref,
-            status=getattr(domain_event, "status", "active"),
+            status=domain_event.status,
+            level=domain_event.level,
+            co_owner_ids=tuple(domain_event.co_owner_ids),
+            visibility=domain_event.visibility,
         )
     elif isinstance(domain_event, Objective.KeyResultAdded):
         org_id = load_objective(goal_id).org_id
@@ -87,9 +94,8 @@ def envelope_for(domain_event: DomainEventProtocol[uuid.UUID], load_objective: L
             start_value=domain_event.start_value,
             target_value=domain_event.target_value,
             external_ref=domain_event.external_ref,
-            # Events stored before key results had a unit and a weight lack both attributes.
-            unit=getattr(domain_event, "unit", None),
-            weight=getattr(domain_event, "weight", 1.0),
+            unit=domain_event.unit,
+            weight=domain_event.weight,
         )
     elif isinstance(domain_event, Objective.CheckInRecorded):
         objective = load_objective(goal_id)
@@ -119,6 +125,27 @@ def envelope_for(domain_event: DomainEventProtocol[uuid.UUID], load_objective: L
         org_id = load_objective(goal_id).org_id
         parent_goal_id = domain_event.parent_goal_id
         payload = GoalAlignedV1(goal_id=str(goal_id), parent_goal_id=None if parent_goal_id is None else str(parent_goal_id))
+    elif isinstance(domain_event, Objective.ObjectiveOwnersChanged):
+        org_id = load_objective(goal_id).org_id
+        payload = GoalOwnersChangedV1(
+            goal_id=str(goal_id), owner_id=domain_event.owner_id, co_owner_ids=tuple(domain_event.co_owner_ids)
+        )
+    elif isinstance(domain_event, Objective.ObjectiveVisibilityChanged):
+        org_id = load_objective(goal_id).org_id
+        payload = GoalVisibilityChangedV1(
+            goal_id=str(goal_id),
+            visibility=domain_event.visibility,
+            previous_visibility=domain_event.previous_visibility,
+        )
+    elif isinstance(domain_event, (Objective.SupportAdded, Objective.SupportRemoved)):
+        org_id = load_objective(goal_id).org_id
+        support_type = GoalSupportAddedV1 if isinstance(domain_event, Objective.SupportAdded) else GoalSupportRemovedV1
+        key_result_id = domain_event.supported_key_result_id
+        payload = support_type(
+            goal_id=str(goal_id),
+            supported_goal_id=str(domain_event.supported_goal_id),
+            supported_key_result_id=None if key_result_id is None else str(key_result_id),
+        )
     else:
         logger.warning(
             "not publishing event type=%s goal_id=%s version=%s",

@@ -3,6 +3,10 @@
 Roll-up progress of a goal is the mean of its own progress and its children's roll-up progress,
 each counting once: ``(own + sum(children's roll-up)) / (1 + number of children)``. A leaf's roll-up
 is its own progress. Over-achievement is kept, as in the goal's own progress.
+
+A goal sits under its parent goal only. The goals and key results it also supports are listed on
+its node, so no progress counts twice in a roll-up. The tree contains only the goals the reader may
+see, so a goal whose parent is hidden from the reader is a root of the reader's tree.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 from spm_goals.objective import Objective
+from spm_goals.views import supports_view
 
 
 def alignment_tree(objectives: Iterable[Objective], root_id: uuid.UUID | None = None) -> list[dict[str, Any]]:
@@ -43,6 +48,9 @@ def _node(objective: Objective, children: dict[uuid.UUID, list[Objective]], visi
         "team": objective.team,
         "external_ref": objective.external_ref,
         "status": objective.status,
+        "level": objective.level,
+        "visibility": objective.visibility,
+        "supports": supports_view(objective),
         "progress": own,
         "rollup_progress": rollup,
         "children": child_nodes,

@@ -12,15 +12,19 @@ def goal_view(objective: Objective) -> dict[str, Any]:
         "goal_id": str(objective.id),
         "org_id": objective.org_id,
         "title": objective.title,
+        "level": objective.level,
         "owner_id": objective.owner_id,
+        "co_owner_ids": list(objective.co_owner_ids),
         "team": objective.team,
         "contributing_teams": list(objective.contributing_teams),
+        "visibility": objective.visibility,
         "period": {
             "name": objective.period.name,
             "start": objective.period.start.isoformat(),
             "end": objective.period.end.isoformat(),
         },
         "parent_goal_id": None if objective.parent_goal_id is None else str(objective.parent_goal_id),
+        "supports": supports_view(objective),
         "external_ref": objective.external_ref,
         "status": objective.status,
         "outcome": objective.outcome,
@@ -28,6 +32,13 @@ def goal_view(objective: Objective) -> dict[str, Any]:
         "version": objective.version,
         "key_results": [key_result_fields(key_result) for key_result in objective.key_results.values()],
     }
+
+
+def supports_view(objective: Objective) -> list[dict[str, Any]]:
+    return [
+        {"goal_id": str(link.goal_id), "key_result_id": None if link.key_result_id is None else str(link.key_result_id)}
+        for link in objective.supports
+    ]
 
 
 def key_result_view(objective: Objective, key_result: KeyResult) -> dict[str, Any]:

@@ -70,7 +70,7 @@ class GuardedWrites:
                 logger.info("replaying stored response path=%s org_id=%s", request.url.path, principal.org_id)
                 return _json_response(stored.status_code, stored.body, stored.version)
 
-        status_code, content, version = command(WriteGuard(expected_version, request_key))
+        status_code, content, version = command(WriteGuard(expected_version, request_key, principal))
         if request_key is not None:
             # NOTE: a crash between saving the goal and this line loses only the stored response:
             # the goal's RequestApplied event still names the key, so the retry is replayed from it.
