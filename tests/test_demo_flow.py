@@ -104,7 +104,7 @@ def test_reimport_creates_nothing_twice(kafka_bootstrap: str, tmp_path: Path) ->
     try:
         suite.wait_until_healthy()
         rows = read_okr_csv(OKR_DATASET_DIR / "okrs.csv")[:12]  # CEO-1 to SAL-2: every parent included
-        token = issue_token(DEVELOPMENT_JWT_SECRET, "reimport-org", "importer")
+        token = issue_token(DEVELOPMENT_JWT_SECRET, "reimport-org", "importer", admin=True)
         with httpx.Client(base_url=suite.url("goals"), headers={"Authorization": f"Bearer {token}"}) as client:
             first = import_rows(client, rows, "reimport-org")
             second = import_rows(client, rows, "reimport-org")

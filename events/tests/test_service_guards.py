@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict
 
 from spm_events.auth import Principal, issue_token, principal_dependency
-from spm_events.http import BodyLimitMiddleware, add_common_error_handlers, has_unpaired_surrogate_escape
+from spm_events.http import BodyLimitMiddleware, add_common_error_handlers, has_control_character_escape, has_unpaired_surrogate_escape
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 
@@ -70,8 +70,14 @@ def test_missing_token_is_unauthorized(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "raw_body",
-    [b'{"value": NaN}', b'{"value": Infinity}', b'{"value": 1, "comment": "\\ud800"}', b'{"value": 1, "extra": 2}'],
-    ids=["nan", "infinity", "lone-surrogate", "unknown-field"],
+    [
+        b'{"value": NaN}',
+        b'{"value": Infinity}',
+        b'{"value": 1, "comment": "\\ud800"}',
+        b'{"value": 1, "extra": 2}',
+        b'{"value": 1, "comment": "a\\u0000b"}',
+    ],
+    ids=["nan", "infinity", "lone-surrogate", "unknown-field", "nul-character"],
 )
 def test_invalid_bodies_get_422_without_echo(client: TestClient, raw_body: bytes) -> None:
     headers = bearer("acme", "p-1") | {"Content-Type": "application/json"}
@@ -114,3 +120,19 @@ def test_overflow_gets_422(client: TestClient) -> None:
 )
 def test_surrogate_escape_detection(raw: bytes, unpaired: bool) -> None:
     assert has_unpaired_surrogate_escape(raw) is unpaired
+
+
+@pytest.mark.parametrize(
+    ("raw", "rejected"),
+    [
+        (rb'{"c": "\u0000"}', True),
+        (rb'{"c": "\u001B[31m"}', True),
+        (rb'{"c": "\u000b"}', True),
+        (rb'{"c": "tab\u0009 newline\u000a return\u000D"}', False),
+        (rb'{"c": "\\u0000"}', False),
+        (rb'{"c": "\u0020"}', False),
+    ],
+    ids=["nul", "escape", "vertical-tab", "whitespace", "escaped-backslash", "space"],
+)
+def test_control_character_escape_detection(raw: bytes, rejected: bool) -> None:
+    assert has_control_character_escape(raw) is rejected

@@ -92,6 +92,19 @@ def has_unpaired_surrogate_escape(body: bytes) -> bool:
     return pending_high_end is not None
 
 
+# C0 control characters other than tab (09), line feed (0a) and carriage return (0d).
+_CONTROL_CHARACTER_ESCAPE = re.compile(rb"(\\+)u00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F])")
+
+
+def has_control_character_escape(body: bytes) -> bool:
+    """Tell whether a JSON text escapes a control character such as NUL inside a string.
+
+    A JSON parser accepts them, but PostgreSQL text columns reject NUL, so one such title would stop
+    every consumer that stores it.
+    """
+    return any(len(match.group(1)) % 2 == 1 for match in _CONTROL_CHARACTER_ESCAPE.finditer(body))
+
+
 class BodyLimitMiddleware:
     """Reject bodies larger than ``max_bytes`` with 413 and JSON nested deeper than ``max_depth`` with 422.
 
@@ -153,6 +166,10 @@ class BodyLimitMiddleware:
             raise RequestRejected(422, f"JSON body is nested deeper than the limit of {self.max_depth} levels")
         if has_unpaired_surrogate_escape(body):
             raise RequestRejected(422, "JSON body contains an unpaired UTF-16 surrogate escape; send valid Unicode text")
+        if has_control_character_escape(body):
+            raise RequestRejected(
+                422, "JSON body contains a control character such as \\u0000; only tab, line feed and carriage return are allowed"
+            )
 
 
 async def _send_json(send: Send, status_code: int, payload: dict[str, Any]) -> None:

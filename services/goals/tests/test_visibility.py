@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Callable
 
 import pytest
@@ -11,8 +11,10 @@ from fastapi.testclient import TestClient
 
 from spm_events.registry import new_envelope
 from spm_events.schemas import CollaboratorTaggedV1
-from spm_goals.application import GoalsApplication
+from spm_goals.application import MAX_ALIGNMENT_DEPTH, GoalsApplication
+from spm_goals.objective import Objective, Period
 from spm_goals.relay import notification_reader
+from spm_goals.tree import alignment_tree
 
 AuthHeader = Callable[..., dict[str, str]]
 PERIOD = {"name": "FY21-Q1", "start": "2020-02-01", "end": "2020-04-30"}
@@ -284,3 +286,145 @@ def test_relay_carries_visibility_owners_and_supports(backend_client: TestClient
     support = {"goal_id": goal["goal_id"], "supported_goal_id": other["goal_id"], "supported_key_result_id": None}
     assert by_type["spm.goals.GoalSupportAdded.v1"] == support
     assert by_type["spm.goals.GoalSupportRemoved.v1"] == support
+
+
+def test_links_to_hidden_goals_are_left_out(backend_client: TestClient, auth_header: AuthHeader) -> None:
+    org_id = f"org-{uuid.uuid4().hex[:8]}"
+    admin = headers_of(auth_header, org_id, "admin")
+    hidden = create_goal(backend_client, auth_header, org_id, "private")
+    child = backend_client.post("/goals", json={**GOAL, "title": "Child", "parent_goal_id": hidden["goal_id"]}, headers=admin).json()
+    backend_client.post(f"/goals/{child['goal_id']}/supports", json={"goal_id": hidden["goal_id"]}, headers=admin)
+    backend_client.post(f"/goals/{child['goal_id']}/align", json={"parent_goal_id": None}, headers=admin)
+    outsider = headers_of(auth_header, org_id, "other team")
+
+    read = backend_client.get(f"/goals/{child['goal_id']}", headers=outsider).json()
+    listed = backend_client.get("/goals", headers=outsider).json()
+    tree = backend_client.get("/goals/tree", headers=outsider).json()
+    changes = backend_client.get(f"/goals/{child['goal_id']}/changes", headers=outsider).json()
+
+    assert (read["parent_goal_id"], read["supports"]) == (None, [])
+    assert [(goal["goal_id"], goal["supports"]) for goal in listed] == [(child["goal_id"], [])]
+    assert [(node["goal_id"], node["supports"]) for node in tree] == [(child["goal_id"], [])]
+    assert hidden["goal_id"] not in str(changes)
+    assert backend_client.get(f"/goals/{child['goal_id']}", headers=admin).json()["supports"] == [
+        {"goal_id": hidden["goal_id"], "key_result_id": None}
+    ]
+
+
+@pytest.mark.parametrize("route", ["align", "supports"])
+def test_links_from_a_hidden_goal_answer_not_found_before_any_cycle_check(
+    backend_client: TestClient, auth_header: AuthHeader, route: str
+) -> None:
+    org_id = f"org-{uuid.uuid4().hex[:8]}"
+    admin = headers_of(auth_header, org_id, "admin")
+    hidden = create_goal(backend_client, auth_header, org_id, "private")
+    below = backend_client.post("/goals", json={**GOAL, "title": "Below", "parent_goal_id": hidden["goal_id"]}, headers=admin).json()
+    body = {"parent_goal_id": below["goal_id"]} if route == "align" else {"goal_id": below["goal_id"]}
+
+    response = backend_client.post(f"/goals/{hidden['goal_id']}/{route}", json=body, headers=headers_of(auth_header, org_id, "other team"))
+
+    assert response.status_code == 404
+
+
+def test_goal_cannot_support_itself(backend_client: TestClient, auth_header: AuthHeader) -> None:
+    org_id = f"org-{uuid.uuid4().hex[:8]}"
+    goal = create_goal(backend_client, auth_header, org_id, "organisation")
+
+    response = backend_client.post(
+        f"/goals/{goal['goal_id']}/supports", json={"goal_id": goal["goal_id"]}, headers=headers_of(auth_header, org_id, "owner")
+    )
+
+    assert response.status_code == 422
+    assert "cannot support itself" in response.json()["detail"][0]["msg"]
+
+
+def test_alignment_deeper_than_the_cap_is_refused(backend_client: TestClient, auth_header: AuthHeader) -> None:
+    org_id = f"org-{uuid.uuid4().hex[:8]}"
+    admin = headers_of(auth_header, org_id, "admin")
+    parent_goal_id = None
+    for level in range(MAX_ALIGNMENT_DEPTH + 1):
+        body = {**GOAL, "title": f"Level {level}", "parent_goal_id": parent_goal_id}
+        response = backend_client.post("/goals", json=body, headers=admin)
+        assert response.status_code == 201, response.text
+        parent_goal_id = response.json()["goal_id"]
+
+    too_deep = backend_client.post("/goals", json={**GOAL, "title": "Too deep", "parent_goal_id": parent_goal_id}, headers=admin)
+    tree = backend_client.get("/goals/tree", headers=admin)
+
+    assert too_deep.status_code == 422
+    assert too_deep.json()["detail"][0]["loc"] == ["body", "parent_goal_id"]
+    assert tree.status_code == 200
+
+
+def test_goals_in_a_cycle_still_appear_in_the_tree() -> None:
+    # Only concurrent alignments can close a cycle, so the cycle is built on the aggregates directly.
+    def goal(title: str) -> Objective:
+        return Objective.create(
+            org_id="acme", owner_id="o1", team="Sales", contributing_teams=(), period=Period("Q", date(2020, 2, 1), date(2020, 4, 30)),
+            parent_goal_id=None, title=title, external_ref=title, occurred_at=datetime(2020, 1, 20, tzinfo=timezone.utc), actor_id="o1",
+        )
+
+    first, second, third = goal("A"), goal("B"), goal("C")
+    first.align(second.id, datetime(2020, 1, 21, tzinfo=timezone.utc), "o1")
+    second.align(first.id, datetime(2020, 1, 21, tzinfo=timezone.utc), "o1")
+    third.align(first.id, datetime(2020, 1, 21, tzinfo=timezone.utc), "o1")
+
+    trees = alignment_tree([first, second, third])
+
+    def titles(node: dict[str, Any]) -> list[str]:
+        return [node["title"], *(title for child in node["children"] for title in titles(child))]
+
+    assert sorted(title for tree in trees for title in titles(tree)) == ["A", "B", "C"]
+
+
+def test_if_match_with_a_non_ascii_digit_fails_the_precondition(backend_client: TestClient, auth_header: AuthHeader) -> None:
+    org_id = f"org-{uuid.uuid4().hex[:8]}"
+    goal = create_goal(backend_client, auth_header, org_id, "organisation")
+    # A superscript two, sent as a raw Latin-1 byte: str.isdigit() accepts it and int() does not.
+    headers = headers_of(auth_header, org_id, "owner") | {"If-Match": b'"\xb2"'}
+
+    response = backend_client.post(f"/goals/{goal['goal_id']}/visibility", json={"visibility": "team"}, headers=headers)
+
+    assert response.status_code == 412
+
+
+def test_replayed_request_on_a_goal_no_longer_visible_is_not_found(backend_client: TestClient, auth_header: AuthHeader) -> None:
+    org_id = f"org-{uuid.uuid4().hex[:8]}"
+    goal = create_goal(backend_client, auth_header, org_id, "organisation")
+    helper = headers_of(auth_header, org_id, "other team") | {"Idempotency-Key": "check-in-1"}
+    url = f"/goals/{goal['goal_id']}/key-results/{goal['key_result_id']}/check-ins"
+    body = {"value": 2, "occurred_at": "2020-03-01"}
+
+    first = backend_client.post(url, json=body, headers=helper)
+    backend_client.post(f"/goals/{goal['goal_id']}/visibility", json={"visibility": "private"}, headers=headers_of(auth_header, org_id, "owner"))
+    replay = backend_client.post(url, json=body, headers=helper)
+
+    assert first.status_code == 201
+    assert replay.status_code == 404
+
+
+def test_only_the_owner_or_an_admin_hands_a_goal_to_another_owner(backend_client: TestClient, auth_header: AuthHeader) -> None:
+    org_id = f"org-{uuid.uuid4().hex[:8]}"
+    goal = create_goal(backend_client, auth_header, org_id, "private")
+    url = f"/goals/{goal['goal_id']}/owners"
+
+    by_co_owner = backend_client.post(url, json={"owner_id": "co-owner-1", "co_owner_ids": []}, headers=headers_of(auth_header, org_id, "co-owner"))
+    co_owners_by_co_owner = backend_client.post(
+        url, json={"owner_id": "owner-1", "co_owner_ids": ["co-owner-1", "seller-2"]}, headers=headers_of(auth_header, org_id, "co-owner")
+    )
+    by_owner = backend_client.post(url, json={"owner_id": "seller-2", "co_owner_ids": ["owner-1"]}, headers=headers_of(auth_header, org_id, "owner"))
+
+    assert by_co_owner.status_code == 403
+    assert co_owners_by_co_owner.status_code == 200
+    assert (by_owner.status_code, by_owner.json()["owner_id"]) == (200, "seller-2")
+
+
+def test_control_characters_in_titles_are_rejected(backend_client: TestClient, auth_header: AuthHeader) -> None:
+    org_id = f"org-{uuid.uuid4().hex[:8]}"
+    owner = headers_of(auth_header, org_id, "owner")
+    raw = b'{"title": "nul\\u0000title", "team": "Sales", "period": {"name": "Q", "start": "2020-02-01", "end": "2020-04-30"}}'
+
+    response = backend_client.post("/goals", content=raw, headers=owner | {"Content-Type": "application/json"})
+
+    assert response.status_code == 422
+    assert backend_client.get("/goals", headers=owner).json() == []

@@ -91,7 +91,11 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     # The collaborator worker's positions, kept with its table in this database.
     worker_positions = PositionedReadModel(engine, MetaData(), settings.processor_id)
     worker_positions.create_tables()
-    writes = GuardedWrites(IdempotencyStore(engine))
+
+    def check_visible(principal: Principal, goal_id: uuid.UUID) -> None:
+        goals.get_objective(principal.org_id, goal_id, principal)
+
+    writes = GuardedWrites(IdempotencyStore(engine), check_visible)
     current_principal = principal_dependency(settings.jwt_secret.get_secret_value())
 
     PrincipalDependency = Annotated[Principal, Depends(current_principal)]
@@ -108,6 +112,16 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     add_common_error_handlers(app)
     add_error_handlers(app)
+
+    def goal_response(change: Callable[[WriteGuard], Objective]) -> Callable[[WriteGuard], tuple[int, Any, int]]:
+        """Wrap a change that returns the goal into a guarded command that responds 200 with the goal."""
+
+        def command(guard: WriteGuard) -> tuple[int, Any, int]:
+            objective = change(guard)
+            shows = goals.link_filter(objective.org_id, guard.reader)
+            return status.HTTP_200_OK, goal_view(objective, shows), objective.version
+
+        return command
 
     @app.get("/healthz", response_model=HealthOut, tags=["operations"])
     def read_health() -> dict[str, str]:
@@ -161,7 +175,8 @@ def create_app(settings: GoalsSettings) -> FastAPI:
             objective, created = goals.create_objective(
                 principal.org_id, principal.person_id, new, guard.request, reader=principal
             )
-            return _created_or_ok(created), goal_view(objective), objective.version
+            shows = goals.link_filter(principal.org_id, principal)
+            return _created_or_ok(created), goal_view(objective, shows), objective.version
 
         return writes.run(request, principal, body, None, idempotency_key, create)
 
@@ -404,7 +419,9 @@ def create_app(settings: GoalsSettings) -> FastAPI:
 
     @app.get("/goals", response_model=list[GoalOut], responses=error_responses(401), summary="List the organisation's goals")
     def list_goals(principal: PrincipalDependency) -> list[dict[str, Any]]:
-        return [goal_view(objective) for objective in goals.list_objectives(principal.org_id, principal)]
+        objectives = goals.list_objectives(principal.org_id, principal)
+        visible_ids = {objective.id for objective in objectives}
+        return [goal_view(objective, visible_ids.__contains__) for objective in objectives]
 
     @app.get(
         "/goals/tree",
@@ -430,10 +447,11 @@ def create_app(settings: GoalsSettings) -> FastAPI:
         summary="Return one goal, now or as of an event time",
     )
     def read_goal(goal_id: uuid.UUID, principal: PrincipalDependency, as_of: AsOfQuery = None) -> JSONResponse:
+        shows = goals.link_filter(principal.org_id, principal)
         if as_of is not None:
-            return JSONResponse(goal_view(goals.get_objective_as_of(principal.org_id, goal_id, as_of, principal)))
+            return JSONResponse(goal_view(goals.get_objective_as_of(principal.org_id, goal_id, as_of, principal), shows))
         objective = goals.get_objective(principal.org_id, goal_id, principal)
-        return JSONResponse(goal_view(objective), headers={"ETag": etag_for(objective.version)})
+        return JSONResponse(goal_view(objective, shows), headers={"ETag": etag_for(objective.version)})
 
     @app.get(
         "/goals/{goal_id}/changes",
@@ -452,14 +470,6 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     return app
 
 
-def goal_response(change: Callable[[WriteGuard], Objective]) -> Callable[[WriteGuard], tuple[int, Any, int]]:
-    """Wrap a change that returns the goal into a guarded command that responds 200 with the goal."""
-
-    def command(guard: WriteGuard) -> tuple[int, Any, int]:
-        objective = change(guard)
-        return status.HTTP_200_OK, goal_view(objective), objective.version
-
-    return command
 
 
 def _created_or_ok(created: bool) -> int:

@@ -36,6 +36,10 @@ Result = TypeVar("Result")
 OBJECTIVE_CREATED_TOPIC = get_topic(Objective.ObjectiveCreated)
 
 
+# Real cascades are a handful of levels deep; the cap keeps the tree response small enough to render.
+MAX_ALIGNMENT_DEPTH = 32
+
+
 class ObjectiveNotFoundError(LookupError):
     """Raised for a goal id that does not exist in the caller's organisation."""
 
@@ -171,14 +175,14 @@ class GoalsApplication(Application):
         existing = self._find(org_id, goal_id)
         if existing is not None:
             if reader is not None and not self.access.can_see(existing, reader):
-                raise ObjectiveError("external_ref", f"external_ref {new.external_ref!r} is taken by a goal you cannot see; choose another")
+                raise ObjectiveError("external_ref", f"external_ref {new.external_ref!r} is already used in this organisation; choose another")
             return self._existing_goal(existing, request)
         if reader is not None and not reader.is_admin and actor_id != new.owner_id and actor_id not in new.co_owner_ids:
             raise PermissionDeniedError(
                 "you can create goals that you own or co-own; add yourself to co_owner_ids, or ask an org admin"
             )
-        if new.parent_goal_id is not None and self._find_visible(org_id, new.parent_goal_id, reader) is None:
-            raise ObjectiveError("parent_goal_id", f"parent goal {new.parent_goal_id} not found in this organisation")
+        if new.parent_goal_id is not None:
+            self.check_parent(org_id, new.parent_goal_id, child_id=None, reader=reader)
         objective = Objective.create(
             org_id=org_id,
             owner_id=new.owner_id,
@@ -317,6 +321,7 @@ class GoalsApplication(Application):
         guard: WriteGuard = NO_GUARD,
     ) -> Objective:
         """Make ``parent_goal_id`` the goal's parent (None detaches it), rejecting a foreign parent or a cycle."""
+        self.check_can_change(org_id, goal_id, guard.reader)
         if parent_goal_id is not None:
             self.check_parent(org_id, parent_goal_id, child_id=goal_id, reader=guard.reader)
 
@@ -327,6 +332,13 @@ class GoalsApplication(Application):
         # because each reads the other's old parent before either saves. The tree view stops at repeats.
         objective = self.change_objective(org_id, goal_id, align, guard)
         logger.info("goal aligned goal_id=%s parent_goal_id=%s", goal_id, parent_goal_id)
+        return objective
+
+    def check_can_change(self, org_id: str, goal_id: uuid.UUID, reader: Principal | None) -> Objective:
+        """Return the goal, raising ObjectiveNotFoundError or PermissionDeniedError unless ``reader`` may change it."""
+        objective = self.get_objective(org_id, goal_id, reader)
+        if reader is not None:
+            self.access.check_can_manage(objective, reader, "change")
         return objective
 
     def check_parent(
@@ -342,6 +354,10 @@ class GoalsApplication(Application):
         parent = self._find_visible(org_id, parent_goal_id, reader)
         if parent is None:
             raise ObjectiveError(field_name, f"goal {parent_goal_id} not found in this organisation")
+        if self._depth(org_id, parent) >= MAX_ALIGNMENT_DEPTH:
+            raise ObjectiveError(
+                field_name, f"goal {parent_goal_id} is already {MAX_ALIGNMENT_DEPTH} levels deep; align to a goal higher up"
+            )
         # Every ancestor counts, including goals the reader cannot see: a cycle through them is a cycle too.
         seen: set[uuid.UUID] = set()
         pending = [parent]
@@ -358,6 +374,18 @@ class GoalsApplication(Application):
                     pending.append(above)
         return parent
 
+    def _depth(self, org_id: str, objective: Objective) -> int:
+        """Return how many parent goals lie above ``objective``, stopping at a repeat or a missing goal."""
+        seen = {objective.id}
+        parent = objective
+        while parent.parent_goal_id is not None and parent.parent_goal_id not in seen:
+            above = self._find(org_id, parent.parent_goal_id)
+            if above is None:
+                break
+            seen.add(above.id)
+            parent = above
+        return len(seen) - 1
+
     def add_support(
         self,
         org_id: str,
@@ -368,6 +396,9 @@ class GoalsApplication(Application):
         guard: WriteGuard = NO_GUARD,
     ) -> Objective:
         """Make the goal also support another goal or one of its key results, refusing hidden targets and cycles."""
+        self.check_can_change(org_id, goal_id, guard.reader)
+        if link.goal_id == goal_id:
+            raise ObjectiveError("goal_id", f"goal {goal_id} cannot support itself or its own key results")
         target = self.check_parent(org_id, link.goal_id, child_id=goal_id, reader=guard.reader, field_name="goal_id")
         if link.key_result_id is not None and link.key_result_id not in target.key_results:
             raise ObjectiveError("key_result_id", f"key result {link.key_result_id} not found in goal {link.goal_id}")
@@ -403,9 +434,15 @@ class GoalsApplication(Application):
         occurred_at: datetime,
         guard: WriteGuard = NO_GUARD,
     ) -> Objective:
-        objective = self.change_objective(
-            org_id, goal_id, lambda objective: objective.change_owners(owner_id, co_owner_ids, occurred_at, actor_id), guard
-        )
+        def change(objective: Objective) -> None:
+            reader = guard.reader
+            if reader is not None and owner_id != objective.owner_id and not (reader.is_admin or reader.person_id == objective.owner_id):
+                raise PermissionDeniedError(
+                    f"only the owner or an org admin can hand goal {goal_id} to another owner; co-owners may change the co-owners"
+                )
+            objective.change_owners(owner_id, co_owner_ids, occurred_at, actor_id)
+
+        objective = self.change_objective(org_id, goal_id, change, guard)
         logger.info("goal owners changed goal_id=%s co_owners=%s", goal_id, len(objective.co_owner_ids))
         return objective
 
@@ -561,9 +598,34 @@ class GoalsApplication(Application):
         end: datetime | None,
         reader: Principal | None = None,
     ) -> list[dict[str, Any]]:
-        """Return the goal's changes whose event time lies from ``start`` to ``end``, both inclusive."""
+        """Return the goal's changes whose event time lies from ``start`` to ``end``, both inclusive.
+
+        Ids of linked goals that ``reader`` may not see are replaced with null.
+        """
         self.get_objective(org_id, goal_id, reader)
-        return changes_between(self.repository.event_store.get(goal_id), start, end)
+        changes = changes_between(self.repository.event_store.get(goal_id), start, end)
+        shows = self.link_filter(org_id, reader)
+        for change in changes:
+            data = change["data"]
+            if data.get("parent_goal_id") is not None and not shows(uuid.UUID(data["parent_goal_id"])):
+                data["parent_goal_id"] = None
+            if data.get("supported_goal_id") is not None and not shows(uuid.UUID(data["supported_goal_id"])):
+                data["supported_goal_id"] = None
+                data["supported_key_result_id"] = None
+        return changes
+
+    def link_filter(self, org_id: str, reader: Principal | None) -> Callable[[uuid.UUID], bool]:
+        """Return a check of whether ``reader`` may see the goal with a given id, remembering each answer."""
+        if reader is None or reader.is_admin:
+            return lambda _: True
+        seen: dict[uuid.UUID, bool] = {}
+
+        def shows(goal_id: uuid.UUID) -> bool:
+            if goal_id not in seen:
+                seen[goal_id] = self._find_visible(org_id, goal_id, reader) is not None
+            return seen[goal_id]
+
+        return shows
 
     def max_notification_id(self) -> int:
         return self.recorder.max_notification_id() or 0

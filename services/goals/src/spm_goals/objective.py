@@ -380,8 +380,11 @@ class Objective(Aggregate):
         if not self.key_results:
             return 0.0
         # Dividing before adding keeps the mean of finite values finite, however large they are.
-        total_weight = sum(key_result.weight for key_result in self.key_results.values())
-        return sum(key_result.progress * (key_result.weight / total_weight) for key_result in self.key_results.values())
+        # fsum is exact, so the result does not depend on the order the key results were added in.
+        total_weight = math.fsum(key_result.weight for key_result in self.key_results.values())
+        return math.fsum(
+            key_result.progress * (key_result.weight / total_weight) for key_result in self.key_results.values()
+        )
 
     def key_result(self, key_result_id: uuid.UUID) -> KeyResult:
         try:

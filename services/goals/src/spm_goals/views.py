@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, Callable
 
 from spm_goals.objective import CheckIn, KeyResult, Objective
 
+# Tells whether the reader may see the goal with this id; links to other goals are shown only then.
+LinkFilter = Callable[[uuid.UUID], bool]
 
-def goal_view(objective: Objective) -> dict[str, Any]:
+
+def show_every_link(_: uuid.UUID) -> bool:
+    return True
+
+
+def goal_view(objective: Objective, shows: LinkFilter = show_every_link) -> dict[str, Any]:
+    """Return the goal, leaving out its parent and supports where ``shows`` hides them from the reader."""
+    parent_goal_id = objective.parent_goal_id
     return {
         "goal_id": str(objective.id),
         "org_id": objective.org_id,
@@ -23,8 +33,8 @@ def goal_view(objective: Objective) -> dict[str, Any]:
             "start": objective.period.start.isoformat(),
             "end": objective.period.end.isoformat(),
         },
-        "parent_goal_id": None if objective.parent_goal_id is None else str(objective.parent_goal_id),
-        "supports": supports_view(objective),
+        "parent_goal_id": None if parent_goal_id is None or not shows(parent_goal_id) else str(parent_goal_id),
+        "supports": supports_view(objective, shows),
         "external_ref": objective.external_ref,
         "status": objective.status,
         "outcome": objective.outcome,
@@ -34,10 +44,11 @@ def goal_view(objective: Objective) -> dict[str, Any]:
     }
 
 
-def supports_view(objective: Objective) -> list[dict[str, Any]]:
+def supports_view(objective: Objective, shows: LinkFilter = show_every_link) -> list[dict[str, Any]]:
     return [
         {"goal_id": str(link.goal_id), "key_result_id": None if link.key_result_id is None else str(link.key_result_id)}
         for link in objective.supports
+        if shows(link.goal_id)
     ]
 
 

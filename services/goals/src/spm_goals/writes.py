@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from typing import Any, Callable
 
 from fastapi import HTTPException, Request, status
@@ -19,6 +21,10 @@ logger = logging.getLogger(__name__)
 GuardedCommand = Callable[[WriteGuard], tuple[int, Any, int]]
 
 
+# ASCII digits only: str.isdigit() also accepts digits such as "²" that int() rejects.
+ETAG_PATTERN = re.compile(r"[0-9]{1,20}")
+
+
 def etag_for(version: int) -> str:
     return f'"{version}"'
 
@@ -28,7 +34,7 @@ def parse_if_match(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
     tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
+    if not ETAG_PATTERN.fullmatch(tag):
         raise HTTPException(
             status_code=status.HTTP_412_PRECONDITION_FAILED,
             detail=f"If-Match {if_match!r} is not an ETag of this API. Send the ETag header of the goal's "
@@ -40,8 +46,10 @@ def parse_if_match(if_match: str | None) -> int | None:
 class GuardedWrites:
     """Runs write commands under the request's If-Match and Idempotency-Key headers."""
 
-    def __init__(self, store: IdempotencyStore) -> None:
+    def __init__(self, store: IdempotencyStore, check_visible: Callable[[Principal, uuid.UUID], None]) -> None:
+        """``check_visible`` raises for a goal the principal may no longer see, before a stored response is replayed."""
         self.store = store
+        self.check_visible = check_visible
 
     def run(
         self,
@@ -67,6 +75,10 @@ class GuardedWrites:
                         "Idempotency-Key was already used for another request with a different body. "
                         "Send a new key for a new request"
                     )
+                # A person who may no longer see the goal gets 404, not the response they saw before.
+                goal_id = request.path_params.get("goal_id")
+                if goal_id is not None:
+                    self.check_visible(principal, uuid.UUID(str(goal_id)))
                 logger.info("replaying stored response path=%s org_id=%s", request.url.path, principal.org_id)
                 return _json_response(stored.status_code, stored.body, stored.version)
 
