@@ -4,6 +4,7 @@ The broker and PostgreSQL fixtures come from the repository's root conftest.py."
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
@@ -11,18 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi.testclient import TestClient
 
 from spm_events.auth import issue_token
 from spm_events.database import create_database_engine
-from spm_events.envelope import Envelope
-from spm_events.registry import new_envelope
+from spm_events.envelope import Envelope, encode_envelope
+from spm_events.readmodel import KafkaPosition, Outcome
+from spm_events.registry import event_type_for, new_envelope
 from spm_events.schemas import (
     CheckInRecordedV1,
     CollaboratorTaggedV1,
     GoalCreatedV1,
     GoalFollowedV1,
+    GoalOwnersChangedV1,
     GoalUnfollowedV1,
+    GoalVisibilityChangedV1,
     KeyResultAddedV1,
     Payload,
     PeriodV1,
@@ -71,8 +76,11 @@ def auth_headers(settings: SocialSettings, org_id: str) -> Callable[[str], dict[
     """Return a function giving the Authorization header of one person of the test's organisation."""
     secret = settings.jwt_secret.get_secret_value()
 
-    def headers_for(person_id: str, org: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {issue_token(secret, org or org_id, person_id)}"}
+    def headers_for(
+        person_id: str, org: str | None = None, teams: tuple[str, ...] = (), admin: bool = False
+    ) -> dict[str, str]:
+        token = issue_token(secret, org or org_id, person_id, teams=teams, admin=admin)
+        return {"Authorization": f"Bearer {token}"}
 
     return headers_for
 
@@ -87,10 +95,44 @@ class EnvelopeFactory:
         self.org_id = org_id
         self.versions: dict[str, int] = {}
 
-    def goal_created(self, goal_id: str, owner_id: str, title: str = "Grow the user base", **time: Any) -> Envelope:
+    def goal_created(
+        self,
+        goal_id: str,
+        owner_id: str,
+        title: str = "Grow the user base",
+        *,
+        visibility: str | None = None,
+        co_owner_ids: tuple[str, ...] = (),
+        team: str = "growth",
+        contributing_teams: tuple[str, ...] = (),
+        **time: Any,
+    ) -> Envelope:
         period = PeriodV1(name="FY21-Q1", start=date(2021, 1, 1), end=date(2021, 3, 31))
-        payload = GoalCreatedV1(goal_id=goal_id, title=title, owner_id=owner_id, team="growth", period=period)
+        payload = GoalCreatedV1(
+            goal_id=goal_id,
+            title=title,
+            owner_id=owner_id,
+            team=team,
+            contributing_teams=contributing_teams,
+            period=period,
+            co_owner_ids=co_owner_ids,
+            visibility=visibility,
+        )
         return self._wrap(payload, goal_id, owner_id, **time)
+
+    def goal_owners_changed(
+        self, goal_id: str, owner_id: str, co_owner_ids: tuple[str, ...] = (), **time: Any
+    ) -> Envelope:
+        payload = GoalOwnersChangedV1(goal_id=goal_id, owner_id=owner_id, co_owner_ids=co_owner_ids)
+        return self._wrap(payload, goal_id, owner_id, **time)
+
+    def goal_visibility_changed(
+        self, goal_id: str, visibility: str, previous_visibility: str, actor_id: str, **time: Any
+    ) -> Envelope:
+        payload = GoalVisibilityChangedV1(
+            goal_id=goal_id, visibility=visibility, previous_visibility=previous_visibility
+        )
+        return self._wrap(payload, goal_id, actor_id, **time)
 
     def key_result_added(self, goal_id: str, key_result_id: str, actor_id: str, **time: Any) -> Envelope:
         payload = KeyResultAddedV1(
@@ -167,3 +209,80 @@ def add_known_goal(apply_envelopes: Callable[..., None], org_id: str) -> Callabl
         return goal_id
 
     return add
+
+
+BROKER_READ_SECONDS = 30.0
+
+
+class BrokerDelivery:
+    """Sends envelopes through the real broker into a read model, as the feed worker receives them.
+
+    Each envelope is published to its registry topic keyed by subject, as the relays publish, then
+    read back from the broker at the position it was written to and applied in publishing order
+    with that position. Other tests share the topics, so only the positions published here are read.
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+
+    def deliver(self, read_model: SocialReadModel, *envelopes: Envelope) -> list[Outcome]:
+        """Publish the envelopes, apply them to ``read_model`` from the broker, and return each outcome."""
+        messages = asyncio.run(self._publish_and_read_back(envelopes))
+        projection = FeedProjection(read_model.tables)
+        outcomes = []
+        for position, raw_value in messages:
+            outcome, reason = read_model.positioned.apply(position, raw_value, projection)
+            assert reason is None, f"{position} was rejected: {reason}"
+            outcomes.append(outcome)
+        return outcomes
+
+    async def _publish_and_read_back(
+        self, envelopes: tuple[Envelope, ...]
+    ) -> list[tuple[KafkaPosition, bytes | None]]:
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all")
+        await producer.start()
+        try:
+            positions = []
+            for envelope in envelopes:
+                metadata = await producer.send_and_wait(
+                    event_type_for(envelope.type).topic.name,
+                    key=envelope.subject.encode(),
+                    value=encode_envelope(envelope),
+                )
+                positions.append(KafkaPosition(metadata.topic, metadata.partition, metadata.offset))
+        finally:
+            await producer.stop()
+        values = await self._read_positions(positions)
+        return [(position, values[position]) for position in positions]
+
+    async def _read_positions(self, positions: list[KafkaPosition]) -> dict[KafkaPosition, bytes | None]:
+        first_offsets: dict[TopicPartition, int] = {}
+        for position in positions:
+            partition = TopicPartition(position.topic, position.partition)
+            first_offsets[partition] = min(first_offsets.get(partition, position.offset), position.offset)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign(list(first_offsets))
+            for partition, offset in first_offsets.items():
+                consumer.seek(partition, offset)
+            expected = set(positions)
+            values: dict[KafkaPosition, bytes | None] = {}
+            deadline = asyncio.get_running_loop().time() + BROKER_READ_SECONDS
+            while expected - values.keys():
+                if asyncio.get_running_loop().time() > deadline:
+                    pytest.fail(f"timed out reading back {sorted(expected - values.keys(), key=str)}")
+                batches = await consumer.getmany(timeout_ms=500)
+                for messages in batches.values():
+                    for message in messages:
+                        position = KafkaPosition(message.topic, message.partition, message.offset)
+                        if position in expected:
+                            values[position] = message.value
+            return values
+        finally:
+            await consumer.stop()
+
+
+@pytest.fixture
+def broker(kafka_bootstrap: str) -> BrokerDelivery:
+    return BrokerDelivery(kafka_bootstrap)

@@ -255,6 +255,7 @@ FUTURE = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
         ("collaborators", '{"person_id": Infinity}', "person_id"),
         ("collaborators", '{"person_id": ""}', "person_id"),
         ("collaborators", '{"person_id": "' + "p" * 101 + '"}', "person_id"),
+        ("collaborators", '{"person_id": "Jane Doe"}', "person_id"),
         ("collaborators", "{}", "person_id"),
         ("collaborators", '{"person_id": "person-2", "role": "admin"}', "role"),
         ("collaborators", '{"person_id": "person-2", "occurred_at": "' + FUTURE + '"}', "occurred_at"),

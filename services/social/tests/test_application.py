@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from spm_events.auth import Principal
 from spm_social.application import GoalNotFoundError, SocialApplication
 from spm_social.readmodel import SocialReadModel
 from spm_social.settings import EVENT_STORE_FILE, SocialSettings
@@ -14,7 +15,9 @@ OCCURRED_AT = datetime(2021, 2, 1, 9, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def social(settings: SocialSettings, read_model: SocialReadModel) -> Iterator[SocialApplication]:
-    application = SocialApplication(known_goals=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE))
+    application = SocialApplication(
+        goal_audiences=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE)
+    )
     yield application
     application.close()
 
@@ -26,10 +29,12 @@ def test_concurrent_follows_all_count(
     people = [f"person-{index}" for index in range(8)]
 
     with ThreadPoolExecutor(max_workers=len(people)) as pool:
-        recorded = list(pool.map(lambda person: social.follow_goal(org_id, goal_id, person, OCCURRED_AT), people))
+        recorded = list(
+            pool.map(lambda person: social.follow_goal(Principal(org_id, person), goal_id, OCCURRED_AT), people)
+        )
 
     assert recorded == [True] * len(people)
-    assert social.get_followers(org_id, goal_id) == sorted(people)
+    assert social.get_followers(Principal(org_id, "reader"), goal_id) == sorted(people)
     # One start event plus one event per follower.
     assert len(social.notification_log.select(start=1, limit=100)) == 1 + len(people)
 
@@ -39,18 +44,18 @@ def test_follows_through_two_instances_all_count(
 ) -> None:
     goal_id = add_known_goal()
     instances = [
-        SocialApplication(known_goals=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE))
+        SocialApplication(goal_audiences=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE))
         for _ in range(2)
     ]
     people = [f"person-{index}" for index in range(8)]
 
     def follow(index: int) -> bool:
-        return instances[index % 2].follow_goal(org_id, goal_id, people[index], OCCURRED_AT)
+        return instances[index % 2].follow_goal(Principal(org_id, people[index]), goal_id, OCCURRED_AT)
 
     try:
         with ThreadPoolExecutor(max_workers=len(people)) as pool:
             recorded = list(pool.map(follow, range(len(people))))
-        followers = instances[0].get_followers(org_id, goal_id)
+        followers = instances[0].get_followers(Principal(org_id, "reader"), goal_id)
     finally:
         for instance in instances:
             instance.close()
@@ -63,22 +68,22 @@ def test_graph_survives_a_new_application_instance(
     settings: SocialSettings, read_model: SocialReadModel, add_known_goal: Callable[..., str], org_id: str
 ) -> None:
     goal_id = add_known_goal()
-    first = SocialApplication(known_goals=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE))
-    first.follow_goal(org_id, goal_id, "person-1", OCCURRED_AT)
-    first.tag_collaborator(org_id, goal_id, "person-2", "person-1", OCCURRED_AT)
+    first = SocialApplication(goal_audiences=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE))
+    first.follow_goal(Principal(org_id, "person-1"), goal_id, OCCURRED_AT)
+    first.tag_collaborator(Principal(org_id, "person-1"), goal_id, "person-2", OCCURRED_AT)
     first.close()
 
-    second = SocialApplication(known_goals=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE))
+    second = SocialApplication(goal_audiences=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE))
     try:
-        assert second.get_followers(org_id, goal_id) == ["person-1"]
+        assert second.get_followers(Principal(org_id, "person-1"), goal_id) == ["person-1"]
         assert second.get_tagger(org_id, goal_id, "person-2") == "person-1"
-        assert second.follow_goal(org_id, goal_id, "person-1", OCCURRED_AT) is False
+        assert second.follow_goal(Principal(org_id, "person-1"), goal_id, OCCURRED_AT) is False
     finally:
         second.close()
 
 
 def test_command_on_unknown_goal_raises_not_found(social: SocialApplication, org_id: str) -> None:
     with pytest.raises(GoalNotFoundError):
-        social.follow_goal(org_id, "goal-never-created", "person-1", OCCURRED_AT)
+        social.follow_goal(Principal(org_id, "person-1"), "goal-never-created", OCCURRED_AT)
 
     assert social.max_notification_id() == 0

@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from spm_events.auth import Principal
 from spm_events.database import create_database_engine
 from spm_events.envelope import Envelope, decode_envelope
 from spm_events.registry import SOCIAL_TOPIC, TOPICS
@@ -55,7 +56,9 @@ async def read_subject(
 
 @pytest.fixture
 def social(settings: SocialSettings, read_model: SocialReadModel) -> SocialApplication:
-    application = SocialApplication(known_goals=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE))
+    application = SocialApplication(
+        goal_audiences=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE)
+    )
     yield application
     application.close()
 
@@ -68,9 +71,9 @@ def test_relay_publishes_follow_tag_unfollow_in_order(
     org_id: str,
 ) -> None:
     goal_id = add_known_goal(owner_id="owner-1")
-    social.follow_goal(org_id, goal_id, "person-1", FOLLOWED_AT)
-    social.tag_collaborator(org_id, goal_id, "person-2", "person-1", TAGGED_AT)
-    social.unfollow_goal(org_id, goal_id, "person-1", UNFOLLOWED_AT)
+    social.follow_goal(Principal(org_id, "person-1"), goal_id, FOLLOWED_AT)
+    social.tag_collaborator(Principal(org_id, "person-1"), goal_id, "person-2", TAGGED_AT)
+    social.unfollow_goal(Principal(org_id, "person-1"), goal_id, UNFOLLOWED_AT)
     positions = RelayPositions(read_model.engine)
     subject = str(graph_id_for(org_id, goal_id))
 

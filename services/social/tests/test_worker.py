@@ -199,7 +199,7 @@ def test_worker_builds_feed_once_across_redelivery_and_restart(
     ]
     goal_positions = publish(kafka_bootstrap, *goal_events)
     wait_until(applied_up_to(read_model, goal_positions), worker, "the goal events are consumed")
-    assert SocialViews(read_model).contains(org_id, goal_id)
+    assert SocialViews(read_model).audience_of(org_id, goal_id) is not None
     social_positions = publish(kafka_bootstrap, *social_events)
     wait_until(applied_up_to(read_model, social_positions), worker, "the follows are applied")
 

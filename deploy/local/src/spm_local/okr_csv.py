@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+from spm_local.okr_csv_optional import OPTIONAL_COLUMNS, RowDetails, check_optional_references, parse_optional_columns
+from spm_local.okr_csv_values import OkrCsvError, parse_date, parse_number
+
+__all__ = ["COLUMNS", "OkrCsvError", "OkrRow", "RowDetails", "read_okr_csv"]
 
 REQUIRED_COLUMNS = (
     "ref", "parent_ref", "kind", "title", "team", "contributing_teams", "owner_handle",
@@ -22,16 +26,8 @@ MAX_REF_LENGTH = 200
 MAX_TEAM_LENGTH = 200
 MAX_PERIOD_NAME_LENGTH = 100
 MAX_CONTRIBUTING_TEAMS = 50
-MAX_ABSOLUTE_VALUE = 1e15
-
-
-class OkrCsvError(ValueError):
-    """A malformed goals CSV; ``line`` is the 1-based line number in the file."""
-
-    def __init__(self, line: int, reason: str) -> None:
-        super().__init__(f"line {line}: {reason}")
-        self.line = line
-        self.reason = reason
+# Every column an export writes, in order.
+COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -53,29 +49,7 @@ class OkrRow:
     final_value: float | None
     final_progress: float | None
     published_outcome: str
-
-
-def _number(raw: str, column: str, line: int, required: bool) -> float | None:
-    if raw.strip() == "":
-        if required:
-            raise OkrCsvError(line, f"{column} is empty; a key result needs a number there")
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise OkrCsvError(line, f"{column} {raw!r} is not a number") from None
-    if not math.isfinite(value):
-        raise OkrCsvError(line, f"{column} {raw!r} is not a finite number")
-    if abs(value) > MAX_ABSOLUTE_VALUE:
-        raise OkrCsvError(line, f"{column} {raw!r} is outside -{MAX_ABSOLUTE_VALUE:g} to {MAX_ABSOLUTE_VALUE:g}")
-    return value
-
-
-def _date(raw: str, column: str, line: int) -> date:
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise OkrCsvError(line, f"{column} {raw!r} is not a date in YYYY-MM-DD form") from None
+    details: RowDetails = RowDetails()
 
 
 def _parse_row(line: int, row: dict[str, str]) -> OkrRow:
@@ -94,8 +68,8 @@ def _parse_row(line: int, row: dict[str, str]) -> OkrRow:
         raise OkrCsvError(line, f"contributing_teams names more than {MAX_CONTRIBUTING_TEAMS} teams")
     if any(len(team) > MAX_TEAM_LENGTH for team in contributing_teams):
         raise OkrCsvError(line, f"a team in contributing_teams is longer than {MAX_TEAM_LENGTH} characters")
-    period_start = _date(row["period_start"], "period_start", line)
-    period_end = _date(row["period_end"], "period_end", line)
+    period_start = parse_date(row["period_start"], "period_start", line)
+    period_end = parse_date(row["period_end"], "period_end", line)
     if period_end < period_start:
         raise OkrCsvError(line, f"period_end {period_end} is before period_start {period_start}")
     if period_start > date.today():
@@ -105,8 +79,8 @@ def _parse_row(line: int, row: dict[str, str]) -> OkrRow:
     metric = row["metric"] or None
     if is_key_result and metric not in METRICS:
         raise OkrCsvError(line, f"metric {row['metric']!r} is not one of {', '.join(METRICS)}")
-    start_value = _number(row["start_value"], "start_value", line, is_key_result)
-    target_value = _number(row["target_value"], "target_value", line, is_key_result)
+    start_value = parse_number(row["start_value"], "start_value", line, is_key_result)
+    target_value = parse_number(row["target_value"], "target_value", line, is_key_result)
     if is_key_result and start_value == target_value:
         raise OkrCsvError(line, "target_value equals start_value, so progress cannot be measured")
     if is_key_result and not row["parent_ref"].strip():
@@ -126,9 +100,10 @@ def _parse_row(line: int, row: dict[str, str]) -> OkrRow:
         metric=metric,
         start_value=start_value,
         target_value=target_value,
-        final_value=_number(row["final_value"], "final_value", line, False),
-        final_progress=_number(row["final_progress"], "final_progress", line, False),
+        final_value=parse_number(row["final_value"], "final_value", line, False),
+        final_progress=parse_number(row["final_progress"], "final_progress", line, False),
         published_outcome=row["published_outcome"],
+        details=parse_optional_columns(line, row, kind, row["ref"].strip(), row["owner_handle"].strip()),
     )
 
 
@@ -170,13 +145,15 @@ def read_okr_csv(path: Path, known_handles: set[str] | None = None) -> list[OkrR
         missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or [])]
         if missing:
             raise OkrCsvError(1, f"header lacks the columns {', '.join(missing)}")
+        header_length = len(reader.fieldnames or [])
         rows = []
         for row in reader:
             line = reader.line_num
             if None in row or any(value is None for value in row.values()):
-                raise OkrCsvError(line, f"row has {len(row)} fields where the header has {len(REQUIRED_COLUMNS)}")
+                raise OkrCsvError(line, f"row has a different number of fields than the header's {header_length}")
             rows.append(_parse_row(line, row))
     if not rows:
         raise OkrCsvError(2, "the file has a header but no rows")
     _check_references(rows, known_handles)
+    check_optional_references(rows, known_handles)
     return rows

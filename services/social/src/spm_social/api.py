@@ -9,13 +9,15 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response,
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from spm_events.auth import Principal, principal_dependency
+from spm_events.auth import PERSON_ID_PATTERN, Principal, principal_dependency
 from spm_events.database import create_database_engine
 from spm_events.http import BodyLimitMiddleware, add_common_error_handlers
 from spm_events.relay import RelayPositions
 from spm_social.application import ConcurrentChangeError, GoalNotFoundError, SocialApplication
 from spm_social.domain import SocialGraphError
 from spm_social.event_time import EventTime, event_time_or_now
+from spm_social.people import PeopleDirectory
+from spm_social.people_api import people_routes
 from spm_social.readmodel import FEED_CONSUMER, open_read_model
 from spm_social.relay import RELAY_NAME
 from spm_social.settings import EVENT_STORE_FILE, READ_MODEL_FILE, SocialSettings
@@ -35,7 +37,12 @@ class FollowRequest(BaseModel):
 class TagCollaboratorRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    person_id: str = Field(min_length=1, max_length=100, description="The person to tag as a collaborator")
+    person_id: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=rf"^{PERSON_ID_PATTERN.pattern}$",
+        description="The id of the person to tag as a collaborator (as in their token's `sub`), not a name or handle",
+    )
     occurred_at: EventTime | None = None
 
 
@@ -79,8 +86,9 @@ def create_app(settings: SocialSettings) -> FastAPI:
     """Wire the event store, the read model and the routes into one FastAPI app."""
     read_engine = create_database_engine(settings.sqlalchemy_url(READ_MODEL_FILE))
     views = SocialViews(open_read_model(read_engine, FEED_CONSUMER))
-    social = SocialApplication(known_goals=views, env=settings.event_store_env(EVENT_STORE_FILE))
+    social = SocialApplication(goal_audiences=views, env=settings.event_store_env(EVENT_STORE_FILE))
     relay_positions = RelayPositions(read_engine)
+    people = PeopleDirectory(read_engine)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -97,6 +105,7 @@ def create_app(settings: SocialSettings) -> FastAPI:
     app.include_router(command_routes(social, current_principal))
     app.include_router(query_routes(social, views, current_principal))
     app.include_router(internal_routes(social, views, relay_positions))
+    app.include_router(people_routes(people, current_principal))
     return app
 
 
@@ -109,7 +118,7 @@ def command_routes(social: SocialApplication, current_principal: Callable[..., P
         goal_id: GoalId, principal: CurrentPrincipal, response: Response, body: FollowRequest | None = None
     ) -> FollowingResponse:
         occurred_at = event_time_or_now(body.occurred_at if body else None)
-        recorded = social.follow_goal(principal.org_id, goal_id, principal.person_id, occurred_at)
+        recorded = social.follow_goal(principal, goal_id, occurred_at)
         if not recorded:
             response.status_code = status.HTTP_200_OK
         return FollowingResponse(goal_id=goal_id, follower_id=principal.person_id, following=True)
@@ -118,7 +127,7 @@ def command_routes(social: SocialApplication, current_principal: Callable[..., P
     def unfollow_goal(
         goal_id: GoalId, principal: CurrentPrincipal, occurred_at: Annotated[EventTime | None, Query()] = None
     ) -> FollowingResponse:
-        social.unfollow_goal(principal.org_id, goal_id, principal.person_id, event_time_or_now(occurred_at))
+        social.unfollow_goal(principal, goal_id, event_time_or_now(occurred_at))
         return FollowingResponse(goal_id=goal_id, follower_id=principal.person_id, following=False)
 
     @router.post("/goals/{goal_id}/collaborators", status_code=status.HTTP_201_CREATED)
@@ -126,7 +135,7 @@ def command_routes(social: SocialApplication, current_principal: Callable[..., P
         goal_id: GoalId, body: TagCollaboratorRequest, principal: CurrentPrincipal, response: Response
     ) -> CollaboratorResponse:
         occurred_at = event_time_or_now(body.occurred_at)
-        recorded = social.tag_collaborator(principal.org_id, goal_id, body.person_id, principal.person_id, occurred_at)
+        recorded = social.tag_collaborator(principal, goal_id, body.person_id, occurred_at)
         if not recorded:
             response.status_code = status.HTTP_200_OK
         tagged_by = social.get_tagger(principal.org_id, goal_id, body.person_id) or principal.person_id
@@ -143,7 +152,7 @@ def query_routes(
 
     @router.get("/goals/{goal_id}/followers")
     def read_followers(goal_id: GoalId, principal: CurrentPrincipal) -> FollowersResponse:
-        followers = social.get_followers(principal.org_id, goal_id)
+        followers = social.get_followers(principal, goal_id)
         return FollowersResponse(goal_id=goal_id, follower_count=len(followers), followers=followers)
 
     @router.get("/feed")
@@ -153,7 +162,7 @@ def query_routes(
         before: Annotated[str | None, Query(min_length=1, max_length=300)] = None,
     ) -> FeedResponse:
         cursor = FeedCursor.decode(before) if before else None
-        page = views.feed_page(principal.org_id, principal.person_id, limit, cursor)
+        page = views.feed_page(principal, limit, cursor)
         return FeedResponse(items=[FeedItem(**item) for item in page.items], next_cursor=page.next_cursor)
 
     return router

@@ -12,6 +12,8 @@ from typing import Callable, Mapping, Protocol
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from spm_events.auth import Principal
+from spm_events.visibility import GoalAudience
 from spm_social.domain import GoalSocialGraph, graph_id_for
 
 logger = logging.getLogger(__name__)
@@ -23,12 +25,15 @@ GRAPH_LOCK_STRIPES = 64
 MAX_SAVE_ATTEMPTS = 5
 
 
-class KnownGoals(Protocol):
-    def contains(self, org_id: str, goal_id: str) -> bool: ...
+class GoalAudiences(Protocol):
+    def audience_of(self, org_id: str, goal_id: str) -> GoalAudience | None: ...
 
 
 class GoalNotFoundError(LookupError):
-    """Raised for a goal the service has not seen created in the given organisation."""
+    """Raised for a goal the service has not seen created in the organisation, or that the actor may not see.
+
+    Both cases raise the same error, so no response distinguishes a hidden goal from a missing one.
+    """
 
     def __init__(self, org_id: str, goal_id: str) -> None:
         super().__init__(f"goal {goal_id!r} not found")
@@ -44,31 +49,32 @@ class SocialApplication(Application):
     # The relay reads up to this many notifications per call; eventsourcing rejects larger selections.
     log_section_size = 500
 
-    def __init__(self, known_goals: KnownGoals, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, goal_audiences: GoalAudiences, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env=dict(env or {}))
-        self.known_goals = known_goals
+        self.goal_audiences = goal_audiences
         self._graph_locks = [threading.Lock() for _ in range(GRAPH_LOCK_STRIPES)]
 
-    def follow_goal(self, org_id: str, goal_id: str, person_id: str, occurred_at: datetime) -> bool:
-        """Make ``person_id`` follow the goal; return False if they already followed it."""
-        return self._change_graph(org_id, goal_id, lambda graph: graph.follow(person_id, occurred_at))
+    def follow_goal(self, actor: Principal, goal_id: str, occurred_at: datetime) -> bool:
+        """Make the actor follow a goal they may see; return False if they already followed it."""
+        self._check_goal_is_visible(actor, goal_id)
+        return self._change_graph(actor.org_id, goal_id, lambda graph: graph.follow(actor.person_id, occurred_at))
 
-    def unfollow_goal(self, org_id: str, goal_id: str, person_id: str, occurred_at: datetime) -> bool:
-        """Make ``person_id`` stop following the goal; return False if they did not follow it."""
-        return self._change_graph(org_id, goal_id, lambda graph: graph.unfollow(person_id, occurred_at))
+    def unfollow_goal(self, actor: Principal, goal_id: str, occurred_at: datetime) -> bool:
+        """Make the actor stop following a goal they may see; return False if they did not follow it."""
+        self._check_goal_is_visible(actor, goal_id)
+        return self._change_graph(actor.org_id, goal_id, lambda graph: graph.unfollow(actor.person_id, occurred_at))
 
-    def tag_collaborator(
-        self, org_id: str, goal_id: str, collaborator_id: str, tagged_by: str, occurred_at: datetime
-    ) -> bool:
-        """Tag ``collaborator_id`` on the goal; return False if they were already tagged."""
+    def tag_collaborator(self, actor: Principal, goal_id: str, collaborator_id: str, occurred_at: datetime) -> bool:
+        """Tag ``collaborator_id`` on a goal the actor may see; return False if they were already tagged."""
+        self._check_goal_is_visible(actor, goal_id)
         return self._change_graph(
-            org_id, goal_id, lambda graph: graph.tag_collaborator(collaborator_id, tagged_by, occurred_at)
+            actor.org_id, goal_id, lambda graph: graph.tag_collaborator(collaborator_id, actor.person_id, occurred_at)
         )
 
-    def get_followers(self, org_id: str, goal_id: str) -> list[str]:
-        """Return the follower ids of a known goal, sorted."""
-        self._check_goal_is_known(org_id, goal_id)
-        graph = self._load_graph(org_id, goal_id)
+    def get_followers(self, reader: Principal, goal_id: str) -> list[str]:
+        """Return the follower ids of a goal the reader may see, sorted."""
+        self._check_goal_is_visible(reader, goal_id)
+        graph = self._load_graph(reader.org_id, goal_id)
         return sorted(graph.followers) if graph else []
 
     def get_tagger(self, org_id: str, goal_id: str, collaborator_id: str) -> str | None:
@@ -80,7 +86,6 @@ class SocialApplication(Application):
         return self.recorder.max_notification_id() or 0
 
     def _change_graph(self, org_id: str, goal_id: str, change: Callable[[GoalSocialGraph], bool]) -> bool:
-        self._check_goal_is_known(org_id, goal_id)
         graph_id = graph_id_for(org_id, goal_id)
         with self._graph_locks[graph_id.int % GRAPH_LOCK_STRIPES]:
             for attempt in range(1, MAX_SAVE_ATTEMPTS + 1):
@@ -107,6 +112,13 @@ class SocialApplication(Application):
         except AggregateNotFoundError:
             return None
 
-    def _check_goal_is_known(self, org_id: str, goal_id: str) -> None:
-        if not self.known_goals.contains(org_id, goal_id):
-            raise GoalNotFoundError(org_id, goal_id)
+    def _check_goal_is_visible(self, principal: Principal, goal_id: str) -> None:
+        # NOTE: the audience comes from the read model, so a change the worker has not applied yet
+        # (a goal turned private moments ago) does not stop a command until it is applied.
+        audience = self.goal_audiences.audience_of(principal.org_id, goal_id)
+        if audience is None or not audience.can_see(principal):
+            logger.debug(
+                "goal not visible org_id=%s goal_id=%s person_id=%s known=%s",
+                principal.org_id, goal_id, principal.person_id, audience is not None,
+            )
+            raise GoalNotFoundError(principal.org_id, goal_id)

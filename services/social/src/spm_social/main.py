@@ -48,7 +48,7 @@ async def _relay_until_stopped(settings: SocialSettings) -> None:
     await ensure_topics(settings.kafka_bootstrap)
     read_engine = create_database_engine(settings.sqlalchemy_url(READ_MODEL_FILE))
     social = SocialApplication(
-        known_goals=SocialViews(open_read_model(read_engine)), env=settings.event_store_env(EVENT_STORE_FILE)
+        goal_audiences=SocialViews(open_read_model(read_engine)), env=settings.event_store_env(EVENT_STORE_FILE)
     )
     positions = RelayPositions(read_engine)
     producer = create_idempotent_producer(settings.kafka_bootstrap)

@@ -21,7 +21,9 @@ from spm_events.schemas import (
     CollaboratorTaggedV1,
     GoalCreatedV1,
     GoalFollowedV1,
+    GoalOwnersChangedV1,
     GoalUnfollowedV1,
+    GoalVisibilityChangedV1,
     KeyResultAddedV1,
     Payload,
 )
@@ -35,6 +37,7 @@ from spm_social.fanout import (
 )
 from spm_social.feedsync import ItemScope, reconcile_feed_items
 from spm_social.readmodel import SocialTables, insert_ignoring_duplicates
+from spm_social.visibility import record_collaborator, record_goal_created, record_owners, record_visibility
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ class FeedProjection:
             GoalFollowedV1: self._apply_goal_followed,
             GoalUnfollowedV1: self._apply_goal_unfollowed,
             CollaboratorTaggedV1: self._apply_collaborator_tagged,
+            GoalOwnersChangedV1: self._apply_goal_owners_changed,
+            GoalVisibilityChangedV1: self._apply_goal_visibility_changed,
         }
 
     def __call__(self, connection: Connection, envelope: Envelope) -> None:
@@ -83,6 +88,17 @@ class FeedProjection:
                 "period_end": payload.period.end,
                 "created_at": envelope.time,
             },
+        )
+        record_goal_created(
+            connection,
+            self.tables,
+            envelope.orgid,
+            payload.goal_id,
+            visibility=payload.visibility,
+            owner_id=payload.owner_id,
+            co_owner_ids=payload.co_owner_ids,
+            teams=(payload.team, *payload.contributing_teams),
+            aggregate_version=envelope.aggregateversion,
         )
         self._record_goal_event(connection, envelope, payload.goal_id, GOAL_CREATED)
         # Social events may have arrived before the goal. The owner, and the title in every
@@ -119,7 +135,30 @@ class FeedProjection:
     def _apply_collaborator_tagged(
         self, connection: Connection, envelope: Envelope, payload: CollaboratorTaggedV1
     ) -> None:
+        record_collaborator(connection, self.tables, envelope.orgid, payload.goal_id, payload.collaborator_id)
         self._record_audience_change(connection, envelope, payload.goal_id, payload.collaborator_id, TAGGED)
+
+    # Owners and visibility change who may read the goal's items, not which items exist: the feed
+    # query checks the current audience at read time, so no item is recomputed here.
+    def _apply_goal_owners_changed(
+        self, connection: Connection, envelope: Envelope, payload: GoalOwnersChangedV1
+    ) -> None:
+        record_owners(
+            connection,
+            self.tables,
+            envelope.orgid,
+            payload.goal_id,
+            payload.owner_id,
+            payload.co_owner_ids,
+            envelope.aggregateversion,
+        )
+
+    def _apply_goal_visibility_changed(
+        self, connection: Connection, envelope: Envelope, payload: GoalVisibilityChangedV1
+    ) -> None:
+        record_visibility(
+            connection, self.tables, envelope.orgid, payload.goal_id, payload.visibility, envelope.aggregateversion
+        )
 
     def _record_goal_event(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     Connection,
@@ -22,12 +23,18 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from spm_events.readmodel import PositionedReadModel
+from spm_events.visibility import VISIBILITIES
 from spm_social.fanout import AUDIENCE_CHANGES, FAN_OUT_KINDS
 
 # The consumer name under which the feed worker records its Kafka positions. It stays fixed when
 # the faust app id changes, so positions belong to the read model rather than to a consumer group.
 FEED_CONSUMER = "social-feed"
 
+# Roles of the people who see a goal at every visibility (the goal's insiders).
+OWNER = "owner"
+CO_OWNER = "co_owner"
+COLLABORATOR = "collaborator"
+GOAL_PEOPLE_ROLES = (OWNER, CO_OWNER, COLLABORATOR)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -41,6 +48,9 @@ class SocialTables:
     audience_changes: Table
     fan_out_events: Table
     feed_items: Table
+    goal_visibility: Table
+    goal_people: Table
+    goal_teams: Table
 
 
 def define_social_tables(metadata: MetaData) -> SocialTables:
@@ -114,7 +124,48 @@ def define_social_tables(metadata: MetaData) -> SocialTables:
         Index("ix_feed_items_page", "org_id", "person_id", "occurred_at", "item_id"),
         Index("ix_feed_items_goal", "org_id", "goal_id", "person_id"),
     )
-    return SocialTables(known_goals, key_results, audience_changes, fan_out_events, feed_items)
+    goal_visibility, goal_people, goal_teams = _define_goal_audience_tables(metadata)
+    return SocialTables(
+        known_goals, key_results, audience_changes, fan_out_events, feed_items, goal_visibility, goal_people, goal_teams
+    )
+
+
+def _define_goal_audience_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
+    """Define the tables of who may see each goal, normalised so that a feed page can filter in SQL."""
+    # One row per goal that any goal event named. Visibility and owners each keep the value of the
+    # highest aggregate version applied, so their events may arrive in any order. ``created`` turns
+    # true with the goal's GoalCreated, and until then the goal is hidden from everyone.
+    goal_visibility = Table(
+        "goal_visibility",
+        metadata,
+        Column("org_id", String(100), primary_key=True),
+        Column("goal_id", String(100), primary_key=True),
+        Column("created", Boolean, nullable=False),
+        Column("visibility", String(20), nullable=True),
+        Column("visibility_version", Integer, nullable=False),
+        Column("owners_version", Integer, nullable=False),
+        # A CHECK passes on NULL, so the visibility may stay unset until its first fact arrives.
+        _one_of("visibility", VISIBILITIES),
+    )
+    # The owner and co-owners of the winning owners fact, and every tagged collaborator.
+    goal_people = Table(
+        "goal_people",
+        metadata,
+        Column("org_id", String(100), primary_key=True),
+        Column("goal_id", String(100), primary_key=True),
+        Column("person_id", String(100), primary_key=True),
+        Column("role", String(20), primary_key=True),
+        _one_of("role", GOAL_PEOPLE_ROLES),
+    )
+    # The goal's own team and its contributing teams, from its GoalCreated.
+    goal_teams = Table(
+        "goal_teams",
+        metadata,
+        Column("org_id", String(100), primary_key=True),
+        Column("goal_id", String(100), primary_key=True),
+        Column("team", String(200), primary_key=True),
+    )
+    return goal_visibility, goal_people, goal_teams
 
 
 @dataclass(frozen=True)

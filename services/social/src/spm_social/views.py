@@ -10,8 +10,11 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from spm_events.auth import Principal
+from spm_events.visibility import GoalAudience
 from spm_social.fanout import as_utc
 from spm_social.readmodel import SocialReadModel
+from spm_social.visibility import load_goal_audience, visible_goal
 
 
 class InvalidCursorError(ValueError):
@@ -53,19 +56,23 @@ class SocialViews:
         self.read_model = read_model
         self.tables = read_model.tables
 
-    def contains(self, org_id: str, goal_id: str) -> bool:
-        """Return whether the goal was created in the organisation, as seen on spm.goals.v1."""
-        goals = self.tables.known_goals
+    def audience_of(self, org_id: str, goal_id: str) -> GoalAudience | None:
+        """Return who may see the goal now, or None if its GoalCreated has not been applied in the organisation."""
         with self.read_model.engine.connect() as connection:
-            found = connection.execute(
-                select(goals.c.goal_id).where(goals.c.org_id == org_id, goals.c.goal_id == goal_id)
-            ).first()
-        return found is not None
+            return load_goal_audience(connection, self.tables, org_id, goal_id)
 
-    def feed_page(self, org_id: str, person_id: str, limit: int, before: FeedCursor | None) -> FeedPage:
-        """Return one page of a person's feed, newest event time first, ties broken by item id."""
+    def feed_page(self, reader: Principal, limit: int, before: FeedCursor | None) -> FeedPage:
+        """Return one page of the reader's feed, newest event time first, ties broken by item id.
+
+        Items about goals the reader may not see now are filtered out in the query itself, so a
+        page contains ``limit`` items whenever that many visible ones remain.
+        """
         items = self.tables.feed_items
-        query = select(items).where(items.c.org_id == org_id, items.c.person_id == person_id)
+        query = select(items).where(
+            items.c.org_id == reader.org_id,
+            items.c.person_id == reader.person_id,
+            visible_goal(self.tables, items.c.org_id, items.c.goal_id, reader),
+        )
         if before is not None:
             query = query.where(
                 or_(
