@@ -8,7 +8,21 @@ from datetime import datetime
 from spm_events.envelope import Envelope, event_id_for
 from spm_events.schemas import (
     CheckInRecordedV1,
+    CollaboratorLeftV1,
     CollaboratorTaggedV1,
+    CollaboratorUntaggedV1,
+    CommentDeletedV1,
+    CommentEditedV1,
+    CommentPostedV1,
+    CommunityCreatedV1,
+    CommunityDescribedV1,
+    CommunityFollowedV1,
+    CommunityGoalLinkedV1,
+    CommunityGoalUnlinkedV1,
+    CommunityMemberInvitedV1,
+    CommunityMemberJoinedV1,
+    CommunityMemberLeftV1,
+    CommunityUnfollowedV1,
     GoalAlignedV1,
     GoalCreatedV1,
     GoalFollowedV1,
@@ -19,7 +33,14 @@ from spm_events.schemas import (
     GoalUnfollowedV1,
     GoalVisibilityChangedV1,
     KeyResultAddedV1,
+    KudosGivenV1,
     Payload,
+    PersonFollowedV1,
+    PersonUnfollowedV1,
+    ReactionAddedV1,
+    ReactionRemovedV1,
+    TagAcceptedV1,
+    TagDeclinedV1,
 )
 
 
@@ -32,7 +53,9 @@ class Topic:
 
 
 GOALS_TOPIC = Topic("spm.goals.v1", producer="goals", key="goal id (the aggregate id)")
-SOCIAL_TOPIC = Topic("spm.social.v1", producer="social", key="social aggregate id (one per goal)")
+SOCIAL_TOPIC = Topic(
+    "spm.social.v1", producer="social", key="social aggregate id (one per goal, per community and per followed person)"
+)
 SCORES_TOPIC = Topic("spm.scores.v1", producer="scoring", key="person id")
 NOTIFICATIONS_TOPIC = Topic("spm.notifications.v1", producer="notifications", key="recipient id")
 DEADLETTER_TOPIC = Topic("spm.deadletter.v1", producer="any processor", key="original key", partitions=1)
@@ -78,6 +101,27 @@ EVENT_TYPES: dict[str, EventType] = {
         EventType("GoalFollowed", 1, GoalFollowedV1, SOCIAL_TOPIC),
         EventType("GoalUnfollowed", 1, GoalUnfollowedV1, SOCIAL_TOPIC),
         EventType("CollaboratorTagged", 1, CollaboratorTaggedV1, SOCIAL_TOPIC),
+        EventType("TagAccepted", 1, TagAcceptedV1, SOCIAL_TOPIC),
+        EventType("TagDeclined", 1, TagDeclinedV1, SOCIAL_TOPIC),
+        EventType("CollaboratorLeft", 1, CollaboratorLeftV1, SOCIAL_TOPIC),
+        EventType("CollaboratorUntagged", 1, CollaboratorUntaggedV1, SOCIAL_TOPIC),
+        EventType("CommentPosted", 1, CommentPostedV1, SOCIAL_TOPIC),
+        EventType("CommentEdited", 1, CommentEditedV1, SOCIAL_TOPIC),
+        EventType("CommentDeleted", 1, CommentDeletedV1, SOCIAL_TOPIC),
+        EventType("ReactionAdded", 1, ReactionAddedV1, SOCIAL_TOPIC),
+        EventType("ReactionRemoved", 1, ReactionRemovedV1, SOCIAL_TOPIC),
+        EventType("KudosGiven", 1, KudosGivenV1, SOCIAL_TOPIC),
+        EventType("PersonFollowed", 1, PersonFollowedV1, SOCIAL_TOPIC),
+        EventType("PersonUnfollowed", 1, PersonUnfollowedV1, SOCIAL_TOPIC),
+        EventType("CommunityCreated", 1, CommunityCreatedV1, SOCIAL_TOPIC),
+        EventType("CommunityDescribed", 1, CommunityDescribedV1, SOCIAL_TOPIC),
+        EventType("CommunityMemberJoined", 1, CommunityMemberJoinedV1, SOCIAL_TOPIC),
+        EventType("CommunityMemberLeft", 1, CommunityMemberLeftV1, SOCIAL_TOPIC),
+        EventType("CommunityMemberInvited", 1, CommunityMemberInvitedV1, SOCIAL_TOPIC),
+        EventType("CommunityFollowed", 1, CommunityFollowedV1, SOCIAL_TOPIC),
+        EventType("CommunityUnfollowed", 1, CommunityUnfollowedV1, SOCIAL_TOPIC),
+        EventType("CommunityGoalLinked", 1, CommunityGoalLinkedV1, SOCIAL_TOPIC),
+        EventType("CommunityGoalUnlinked", 1, CommunityGoalUnlinkedV1, SOCIAL_TOPIC),
     )
 }
 

@@ -144,5 +144,159 @@ class GoalUnfollowedV1(Payload):
 
 
 class CollaboratorTaggedV1(Payload):
+    """A person was asked to collaborate on a goal. Until they decline, leave or are untagged they are an
+    insider of the goal (they may see it, to decide); only an accepted tag counts as collaboration."""
+
     goal_id: str = Id
     collaborator_id: str = Id
+
+
+class TagAcceptedV1(Payload):
+    """The tagged person accepted the tag and now collaborates on the goal."""
+
+    goal_id: str = Id
+    collaborator_id: str = Id
+
+
+class TagDeclinedV1(Payload):
+    """The tagged person declined the tag; they are no longer an insider of the goal."""
+
+    goal_id: str = Id
+    collaborator_id: str = Id
+
+
+class CollaboratorLeftV1(Payload):
+    """The collaborator left the goal of their own accord; they are no longer an insider of it."""
+
+    goal_id: str = Id
+    collaborator_id: str = Id
+
+
+class CollaboratorUntaggedV1(Payload):
+    """An owner, co-owner or admin removed the tag; the person is no longer an insider of the goal."""
+
+    goal_id: str = Id
+    collaborator_id: str = Id
+
+
+ReactionKind = Literal["like", "celebrate", "support", "insightful", "curious"]
+ReactionTarget = Literal["goal", "check_in", "comment"]
+
+
+class CommentPostedV1(Payload):
+    """A comment on a goal, or on one check-in of it. ``mentioned_ids`` are the people its text mentions,
+    whether or not they may see the goal: consumers decide who hears of it."""
+
+    goal_id: str = Id
+    comment_id: str = Id
+    check_in_id: str | None = Field(default=None, min_length=1, max_length=100)
+    body: str = Field(min_length=1, max_length=10_000)
+    mentioned_ids: tuple[str, ...] = Field(default=(), max_length=50)
+
+
+class CommentEditedV1(Payload):
+    """A new text of a comment; the earlier texts stay in the history of events."""
+
+    goal_id: str = Id
+    comment_id: str = Id
+    body: str = Field(min_length=1, max_length=10_000)
+    mentioned_ids: tuple[str, ...] = Field(default=(), max_length=50)
+
+
+class CommentDeletedV1(Payload):
+    goal_id: str = Id
+    comment_id: str = Id
+
+
+class ReactionAddedV1(Payload):
+    """A reaction of the actor (the envelope's ``actorid``) to a goal, a check-in or a comment of the goal."""
+
+    goal_id: str = Id
+    target_kind: ReactionTarget
+    target_id: str = Id
+    reaction: ReactionKind
+
+
+class ReactionRemovedV1(Payload):
+    goal_id: str = Id
+    target_kind: ReactionTarget
+    target_id: str = Id
+    reaction: ReactionKind
+
+
+class KudosGivenV1(Payload):
+    """Kudos from the actor to ``receiver_id`` for their work on a goal, with a message."""
+
+    goal_id: str = Id
+    kudos_id: str = Id
+    receiver_id: str = Id
+    message: str = Field(min_length=1, max_length=1000)
+
+
+class PersonFollowedV1(Payload):
+    """``follower_id`` follows the person ``person_id``: their activity reaches the follower's feed."""
+
+    person_id: str = Id
+    follower_id: str = Id
+
+
+class PersonUnfollowedV1(Payload):
+    person_id: str = Id
+    follower_id: str = Id
+
+
+class CommunityCreatedV1(Payload):
+    """A community gathered around objectives; its creator (``owner_id``) is its first member, as owner."""
+
+    community_id: str = Id
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    owner_id: str = Id
+
+
+class CommunityDescribedV1(Payload):
+    """The community's new name and description."""
+
+    community_id: str = Id
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+
+
+class CommunityMemberJoinedV1(Payload):
+    community_id: str = Id
+    member_id: str = Id
+    role: Literal["owner", "member"] = "member"
+
+
+class CommunityMemberLeftV1(Payload):
+    """The member left, or was removed by an owner (then the envelope's actor differs from ``member_id``)."""
+
+    community_id: str = Id
+    member_id: str = Id
+
+
+class CommunityMemberInvitedV1(Payload):
+    community_id: str = Id
+    invitee_id: str = Id
+
+
+class CommunityFollowedV1(Payload):
+    community_id: str = Id
+    follower_id: str = Id
+
+
+class CommunityUnfollowedV1(Payload):
+    community_id: str = Id
+    follower_id: str = Id
+
+
+class CommunityGoalLinkedV1(Payload):
+    """A goal was linked to the community. Members see it in the community feed only if they may see the goal."""
+
+    community_id: str = Id
+    goal_id: str = Id
+
+
+class CommunityGoalUnlinkedV1(Payload):
+    community_id: str = Id
+    goal_id: str = Id

@@ -1,4 +1,4 @@
-"""The goals worker against the real broker: a collaborator tagged in social may then see a private goal."""
+"""The goals worker against the real broker: a person tagged in social sees a private goal until untagged."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from spm_events.envelope import encode_envelope
 from spm_events.registry import SOCIAL_TOPIC, new_envelope
-from spm_events.schemas import CollaboratorTaggedV1
+from spm_events.schemas import CollaboratorTaggedV1, CollaboratorUntaggedV1, Payload
 from spm_events.topics import ensure_topics
 from spm_goals.api import create_app
 from spm_goals.settings import GoalsSettings
@@ -35,14 +35,11 @@ PRIVATE_GOAL = {
 }
 
 
-def publish_tag(bootstrap: str, org_id: str, goal_id: str, person_id: str) -> None:
+def publish_tag_event(bootstrap: str, org_id: str, payload: Payload, subject: str, version: int) -> None:
+    """Publish one tag event of the social graph ``subject``, keyed by it as the social relay does."""
     envelope = new_envelope(
-        CollaboratorTaggedV1(goal_id=goal_id, collaborator_id=person_id),
-        subject=f"social-{uuid.uuid4()}",
-        org_id=org_id,
-        actor_id="owner-1",
-        aggregate_version=1,
-        time=datetime(2020, 2, 3, tzinfo=timezone.utc),
+        payload, subject=subject, org_id=org_id, actor_id="owner-1", aggregate_version=version,
+        time=datetime(2020, 2, 2 + version, tzinfo=timezone.utc),
     )
 
     async def send() -> None:
@@ -78,7 +75,7 @@ def wait_until(condition: Callable[[], bool], worker: subprocess.Popen[bytes], l
         time.sleep(0.2)
 
 
-def test_tagged_collaborator_sees_private_goal_once_worker_applies_the_tag(
+def test_collaborator_sees_private_goal_from_tag_until_untag(
     tmp_path: Path, kafka_bootstrap: str, auth_header: Callable[..., dict[str, str]]
 ) -> None:
     asyncio.run(ensure_topics(kafka_bootstrap))
@@ -92,14 +89,18 @@ def test_tagged_collaborator_sees_private_goal_once_worker_applies_the_tag(
         goal_id = client.post("/goals", json=PRIVATE_GOAL, headers=owner).json()["goal_id"]
         assert client.get(f"/goals/{goal_id}", headers=helper).status_code == 404
 
-        publish_tag(kafka_bootstrap, org_id, goal_id, "helper-1")
+        graph_id = f"social-{uuid.uuid4()}"
+        publish_tag_event(kafka_bootstrap, org_id, CollaboratorTaggedV1(goal_id=goal_id, collaborator_id="helper-1"), graph_id, 1)
         worker = start_worker(tmp_path, kafka_bootstrap)
         try:
             wait_until(lambda: client.get(f"/goals/{goal_id}", headers=helper).status_code == 200, worker, tmp_path / "worker.log")
+            listed = [goal["goal_id"] for goal in client.get("/goals", headers=helper).json()]
+            publish_tag_event(kafka_bootstrap, org_id, CollaboratorUntaggedV1(goal_id=goal_id, collaborator_id="helper-1"), graph_id, 2)
+            wait_until(lambda: client.get(f"/goals/{goal_id}", headers=helper).status_code == 404, worker, tmp_path / "worker.log")
         finally:
             worker.send_signal(signal.SIGTERM)
             exit_code = worker.wait(timeout=30)
 
         assert exit_code == 0
-        assert [goal["goal_id"] for goal in client.get("/goals", headers=helper).json()] == [goal_id]
+        assert listed == [goal_id]
         assert client.get(f"/goals/{goal_id}", headers=bystander).status_code == 404

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from spm_events.registry import new_envelope
-from spm_events.schemas import CollaboratorTaggedV1
+from spm_events.schemas import CollaboratorLeftV1, CollaboratorTaggedV1, CollaboratorUntaggedV1, TagDeclinedV1
 from spm_goals.application import MAX_ALIGNMENT_DEPTH, GoalsApplication
 from spm_goals.objective import Objective, Period
 from spm_goals.relay import notification_reader
@@ -428,3 +428,38 @@ def test_control_characters_in_titles_are_rejected(backend_client: TestClient, a
 
     assert response.status_code == 422
     assert backend_client.get("/goals", headers=owner).json() == []
+
+
+@pytest.mark.parametrize(
+    ("events", "is_insider"),
+    [
+        ([("tagged", 2)], True),
+        ([("tagged", 2), ("declined", 3)], False),
+        ([("tagged", 2), ("left", 3)], False),
+        ([("tagged", 2), ("untagged", 3), ("tagged", 2)], False),
+        ([("tagged", 2), ("untagged", 3), ("tagged", 4)], True),
+        ([("untagged", 3), ("tagged", 2)], False),
+    ],
+    ids=["tagged", "declined", "left", "redelivered-old-tag", "tagged-again", "out-of-order"],
+)
+def test_tag_consent_decides_who_is_a_collaborator(
+    backend_client: TestClient, auth_header: AuthHeader, events: list[tuple[str, int]], is_insider: bool
+) -> None:
+    org_id = f"org-{uuid.uuid4().hex[:8]}"
+    goal = create_goal(backend_client, auth_header, org_id, "private")
+    goals = goals_app(backend_client)
+    payloads = {
+        "tagged": CollaboratorTaggedV1, "declined": TagDeclinedV1, "left": CollaboratorLeftV1, "untagged": CollaboratorUntaggedV1,
+    }
+    for kind, version in events:
+        envelope = new_envelope(
+            payloads[kind](goal_id=goal["goal_id"], collaborator_id="person-7"),
+            subject=f"social-{goal['goal_id']}", org_id=org_id, actor_id="owner-1", aggregate_version=version,
+            time=datetime(2020, 2, version, tzinfo=timezone.utc),
+        )
+        with goals.access.engine.begin() as connection:
+            goals.access.collaborators.apply(connection, envelope)
+
+    response = backend_client.get(f"/goals/{goal['goal_id']}", headers=auth_header(org_id, "person-7"))
+
+    assert response.status_code == (200 if is_insider else 404)
