@@ -26,7 +26,9 @@ from spm_events.schemas import (
     CollaboratorTaggedV1,
     GoalCreatedV1,
     GoalFollowedV1,
+    GoalOwnersChangedV1,
     GoalUnfollowedV1,
+    GoalVisibilityChangedV1,
     PeriodV1,
 )
 from spm_notifications.projection import InboxProjection
@@ -58,15 +60,43 @@ class EventFactory:
             time=occurred_at,
         )
 
-    def goal_created(self, goal_id: str, owner_id: str, title: str = "Ship the inbox", minute: int = 0) -> Envelope:
+    def goal_created(
+        self,
+        goal_id: str,
+        owner_id: str,
+        title: str = "Ship the inbox",
+        minute: int = 0,
+        *,
+        visibility: str | None = None,
+        co_owner_ids: tuple[str, ...] = (),
+        team: str = "platform",
+        contributing_teams: tuple[str, ...] = (),
+    ) -> Envelope:
         payload = GoalCreatedV1(
             goal_id=goal_id,
             title=title,
             owner_id=owner_id,
-            team="platform",
+            team=team,
+            contributing_teams=contributing_teams,
+            co_owner_ids=co_owner_ids,
+            visibility=visibility,
             period=PeriodV1(name="FY20-Q1", start=START.date(), end=START.date() + timedelta(days=90)),
         )
         return self._envelope(payload, goal_id, owner_id, at(minute))
+
+    def owners_changed(
+        self, goal_id: str, owner_id: str, co_owner_ids: tuple[str, ...], actor_id: str, minute: int
+    ) -> Envelope:
+        payload = GoalOwnersChangedV1(goal_id=goal_id, owner_id=owner_id, co_owner_ids=co_owner_ids)
+        return self._envelope(payload, goal_id, actor_id, at(minute))
+
+    def visibility_changed(
+        self, goal_id: str, visibility: str, previous_visibility: str, actor_id: str, minute: int
+    ) -> Envelope:
+        payload = GoalVisibilityChangedV1(
+            goal_id=goal_id, visibility=visibility, previous_visibility=previous_visibility
+        )
+        return self._envelope(payload, goal_id, actor_id, at(minute))
 
     def check_in(self, goal_id: str, actor_id: str, minute: int) -> Envelope:
         payload = CheckInRecordedV1(
@@ -170,7 +200,9 @@ def poll() -> Callable[[Callable[[], object], float, str], object]:
 class WorkerProcess:
     """The ``spm-notifications-worker`` console script run as a child process with its own data directory."""
 
-    def __init__(self, data_dir: Path, kafka_bootstrap: str, processor_id: str) -> None:
+    def __init__(
+        self, data_dir: Path, kafka_bootstrap: str, processor_id: str, database_url: str | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.log_path = data_dir / "worker.log"
         self.env = {
@@ -183,6 +215,8 @@ class WorkerProcess:
             "PYTHONUNBUFFERED": "1",
         }
         self.env.pop("SPM_DATABASE_URL", None)
+        if database_url is not None:
+            self.env["SPM_DATABASE_URL"] = database_url
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
@@ -238,3 +272,9 @@ def worker_factory(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Callable[[s
 def make_events() -> Callable[..., EventFactory]:
     """Return the event builder class, for tests that need a second organisation."""
     return EventFactory
+
+
+@pytest.fixture(scope="session")
+def worker_process_class() -> type[WorkerProcess]:
+    """Return the worker process class, for fixtures that start and stop a worker of a wider scope themselves."""
+    return WorkerProcess

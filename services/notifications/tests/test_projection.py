@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from spm_events.readmodel import Outcome
-from spm_notifications.rules import FOLLOWED_GOAL_CHECK_IN, TAGGED, notification_id_for
+from spm_notifications.rules import FOLLOWED_GOAL_CHECK_IN, OWNED_GOAL_CHECK_IN, TAGGED, notification_id_for
 
 GOAL = "goal-inbox"
 OWNER, ACTOR, FAY, FINN, TINA = "owner", "alex", "fay", "finn", "tina"
@@ -41,7 +41,11 @@ def test_check_in_notifies_followers_except_actor(store, events) -> None:  # typ
         events.check_in(GOAL, ACTOR, 10),
     )
 
-    assert recipients(store, events.org_id) == [(FAY, FOLLOWED_GOAL_CHECK_IN), (FINN, FOLLOWED_GOAL_CHECK_IN)]
+    assert recipients(store, events.org_id) == [
+        (FAY, FOLLOWED_GOAL_CHECK_IN),
+        (FINN, FOLLOWED_GOAL_CHECK_IN),
+        (OWNER, OWNED_GOAL_CHECK_IN),
+    ]
 
 
 def test_check_in_skips_unfollowed_person(store, events) -> None:  # type: ignore[no-untyped-def]
@@ -53,7 +57,7 @@ def test_check_in_skips_unfollowed_person(store, events) -> None:  # type: ignor
         events.check_in(GOAL, ACTOR, 10),
     )
 
-    assert recipients(store, events.org_id) == [(FAY, FOLLOWED_GOAL_CHECK_IN)]
+    assert recipients(store, events.org_id, FOLLOWED_GOAL_CHECK_IN) == [(FAY, FOLLOWED_GOAL_CHECK_IN)]
 
 
 def test_tag_notifies_only_tagged_person(store, events) -> None:  # type: ignore[no-untyped-def]
@@ -91,33 +95,33 @@ def test_follow_read_after_check_in_still_notifies(store, events) -> None:  # ty
     check_in = events.check_in(GOAL, ACTOR, 10)
 
     store.apply(goal_created, check_in)
-    assert recipients(store, events.org_id) == []
+    assert recipients(store, events.org_id, FOLLOWED_GOAL_CHECK_IN) == []
 
     store.apply(followed_before)
-    assert recipients(store, events.org_id) == [(FAY, FOLLOWED_GOAL_CHECK_IN)]
+    assert recipients(store, events.org_id, FOLLOWED_GOAL_CHECK_IN) == [(FAY, FOLLOWED_GOAL_CHECK_IN)]
 
 
 def test_unfollow_read_after_check_in_withdraws_notification(store, events) -> None:  # type: ignore[no-untyped-def]
     store.apply(events.goal_created(GOAL, OWNER), events.followed(GOAL, FAY, 1))
     unfollowed_before = events.unfollowed(GOAL, FAY, 5)
     store.apply(events.check_in(GOAL, ACTOR, 10))
-    assert recipients(store, events.org_id) == [(FAY, FOLLOWED_GOAL_CHECK_IN)]
+    assert recipients(store, events.org_id, FOLLOWED_GOAL_CHECK_IN) == [(FAY, FOLLOWED_GOAL_CHECK_IN)]
 
     store.apply(unfollowed_before)
 
-    assert recipients(store, events.org_id) == []
+    assert recipients(store, events.org_id, FOLLOWED_GOAL_CHECK_IN) == []
 
 
 def test_follow_dated_after_check_in_does_not_notify(store, events) -> None:  # type: ignore[no-untyped-def]
     store.apply(events.goal_created(GOAL, OWNER), events.check_in(GOAL, ACTOR, 10), events.followed(GOAL, FAY, 20))
 
-    assert recipients(store, events.org_id) == []
+    assert recipients(store, events.org_id, FOLLOWED_GOAL_CHECK_IN) == []
 
 
 def test_actor_following_goal_gets_no_late_notification(store, events) -> None:  # type: ignore[no-untyped-def]
     store.apply(events.goal_created(GOAL, OWNER), events.check_in(GOAL, ACTOR, 10), events.followed(GOAL, ACTOR, 1))
 
-    assert recipients(store, events.org_id) == []
+    assert recipients(store, events.org_id, FOLLOWED_GOAL_CHECK_IN) == []
 
 
 def test_title_filled_in_when_goal_created_arrives_later(store, events) -> None:  # type: ignore[no-untyped-def]
@@ -142,7 +146,7 @@ def test_same_event_twice_adds_nothing(store, events) -> None:  # type: ignore[n
 
     assert outcomes == [Outcome.SEEN_EVENT] * 4
     assert inbox_rows(store, events.org_id) == first
-    assert len(first) == 2
+    assert len(first) == 3
 
 
 def test_topic_interleaving_does_not_change_inbox(open_store, tmp_path, events) -> None:  # type: ignore[no-untyped-def]
@@ -173,6 +177,8 @@ def test_topic_interleaving_does_not_change_inbox(open_store, tmp_path, events) 
         (FINN, FOLLOWED_GOAL_CHECK_IN, first_check_in.id),
         (TINA, TAGGED, tag.id),
         (TINA, FOLLOWED_GOAL_CHECK_IN, second_check_in.id),
+        (OWNER, OWNED_GOAL_CHECK_IN, first_check_in.id),
+        (OWNER, OWNED_GOAL_CHECK_IN, second_check_in.id),
     }
     assert inboxes["social_first"] == inboxes["goals_first"]
     assert inboxes["alternating"] == inboxes["goals_first"]
@@ -188,7 +194,7 @@ def test_orgs_never_mix(store, events, make_events) -> None:  # type: ignore[no-
     )
 
     assert recipients(store, events.org_id) == []
-    assert recipients(store, other.org_id) == []
+    assert recipients(store, other.org_id) == [(OWNER, OWNED_GOAL_CHECK_IN)]
 
 
 def test_garbage_bytes_are_dead_lettered(store) -> None:  # type: ignore[no-untyped-def]

@@ -95,9 +95,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
                 status_code=422,
                 detail=[{"loc": ["query", "before"], "msg": str(error), "type": "value_error"}],
             ) from None
-        page = inbox.list_notifications(
-            principal.org_id, principal.person_id, unread_only=unread_only, limit=limit, before=cursor
-        )
+        page = inbox.list_notifications(principal, unread_only=unread_only, limit=limit, before=cursor)
         return InboxPageOut(
             items=[_notification_out(item) for item in page.items],
             unread_count=page.unread_count,
@@ -106,7 +104,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
 
     @app.post("/inbox/read-all", response_model=MarkedOut)
     def mark_all_read(principal: CurrentPrincipal) -> MarkedOut:
-        marked = inbox.mark_all_read(principal.org_id, principal.person_id)
+        marked = inbox.mark_all_read(principal)
         logger.info("marked all notifications read org_id=%s person_id=%s count=%s",
                     principal.org_id, principal.person_id, marked)
         return MarkedOut(marked=marked)
@@ -116,7 +114,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
         principal: CurrentPrincipal,
         notification_id: Annotated[str, Path(min_length=1, max_length=64)],
     ) -> NotificationOut:
-        notification = inbox.mark_read(principal.org_id, principal.person_id, notification_id)
+        notification = inbox.mark_read(principal, notification_id)
         if notification is None:
             raise HTTPException(
                 status_code=status.HTTP_404_NOT_FOUND,

@@ -1,4 +1,7 @@
-"""Queries and read marks on one person's inbox. Every statement filters by the caller's org and person id."""
+"""Queries and read marks on one person's inbox.
+
+Every statement filters by the caller's org and person id, and by the visibility of each goal now.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 
+from spm_events.auth import Principal
+
+from spm_notifications.audience import visible_goal_condition
 from spm_notifications.rules import notification_message
 from spm_notifications.tables import InboxTables
 
@@ -66,15 +72,30 @@ class InboxPage:
 class Inbox:
     def __init__(self, engine: Engine, tables: InboxTables, clock: Callable[[], datetime] | None = None) -> None:
         self.engine = engine
+        self.tables = tables
         self.table = tables.inbox
         self.clock = clock or (lambda: datetime.now(timezone.utc))
 
-    def list_notifications(
-        self, org_id: str, recipient_id: str, *, unread_only: bool, limit: int, before: Cursor | None
-    ) -> InboxPage:
-        """Return one page of a person's notifications, newest first by event time."""
+    def _readable(self, reader: Principal) -> ColumnElement[bool]:
+        """Select the reader's own notifications about goals they may see now."""
         inbox = self.table
-        query = select(inbox).where(inbox.c.org_id == org_id, inbox.c.recipient_id == recipient_id)
+        return and_(
+            inbox.c.org_id == reader.org_id,
+            inbox.c.recipient_id == reader.person_id,
+            visible_goal_condition(self.tables, reader, inbox.c.org_id, inbox.c.goal_id),
+        )
+
+    def list_notifications(
+        self, reader: Principal, *, unread_only: bool, limit: int, before: Cursor | None
+    ) -> InboxPage:
+        """Return one page of a person's notifications, newest first by event time.
+
+        Notifications about goals the reader cannot see are filtered out in the query, so a page
+        holds up to ``limit`` visible items and the unread count leaves the hidden ones out.
+        """
+        inbox = self.table
+        readable = self._readable(reader)
+        query = select(inbox).where(readable)
         if unread_only:
             query = query.where(inbox.c.read_at.is_(None))
         if before is not None:
@@ -88,9 +109,7 @@ class Inbox:
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
             unread_count = connection.execute(
-                select(func.count())
-                .select_from(inbox)
-                .where(inbox.c.org_id == org_id, inbox.c.recipient_id == recipient_id, inbox.c.read_at.is_(None))
+                select(func.count()).select_from(inbox).where(readable, inbox.c.read_at.is_(None))
             ).scalar_one()
         items = [_notification_from_row(row) for row in rows[:limit]]
         next_cursor = None
@@ -99,25 +118,25 @@ class Inbox:
             next_cursor = Cursor(last.occurred_at, last.notification_id).encode()
         return InboxPage(items=items, unread_count=unread_count, next_cursor=next_cursor)
 
-    def mark_read(self, org_id: str, recipient_id: str, notification_id: str) -> Notification | None:
-        """Mark one of the person's notifications read and return it, or None if they have no such notification."""
+    def mark_read(self, reader: Principal, notification_id: str) -> Notification | None:
+        """Mark one of the reader's notifications read and return it.
+
+        Returns None when the reader has no such notification, or when it is about a goal they
+        cannot see now.
+        """
         inbox = self.table
-        owned = and_(
-            inbox.c.org_id == org_id, inbox.c.recipient_id == recipient_id, inbox.c.notification_id == notification_id
-        )
+        owned = and_(self._readable(reader), inbox.c.notification_id == notification_id)
         with self.engine.begin() as connection:
             connection.execute(update(inbox).where(owned, inbox.c.read_at.is_(None)).values(read_at=self.clock()))
             row = connection.execute(select(inbox).where(owned)).first()
         return None if row is None else _notification_from_row(row)
 
-    def mark_all_read(self, org_id: str, recipient_id: str) -> int:
-        """Mark every unread notification of the person read and return how many changed."""
+    def mark_all_read(self, reader: Principal) -> int:
+        """Mark every unread notification the reader can see read and return how many changed."""
         inbox = self.table
         with self.engine.begin() as connection:
             result = connection.execute(
-                update(inbox)
-                .where(inbox.c.org_id == org_id, inbox.c.recipient_id == recipient_id, inbox.c.read_at.is_(None))
-                .values(read_at=self.clock())
+                update(inbox).where(self._readable(reader), inbox.c.read_at.is_(None)).values(read_at=self.clock())
             )
         return result.rowcount
 

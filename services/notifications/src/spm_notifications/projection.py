@@ -6,8 +6,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from sqlalchemy import Connection, Table, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, true, update
 
 from spm_events.envelope import Envelope
 from spm_events.registry import EVENT_TYPES, parse_payload
@@ -16,27 +15,17 @@ from spm_events.schemas import (
     CollaboratorTaggedV1,
     GoalCreatedV1,
     GoalFollowedV1,
+    GoalOwnersChangedV1,
     GoalUnfollowedV1,
+    GoalVisibilityChangedV1,
 )
 
-from spm_notifications.rules import (
-    FOLLOWED_GOAL_CHECK_IN,
-    TAGGED,
-    FollowChange,
-    check_in_recipients,
-    notification_id_for,
-    tagged_recipients,
-)
-from spm_notifications.tables import InboxTables
+from spm_notifications.audience import GoalAudiences
+from spm_notifications.fanout import CheckInFanout
+from spm_notifications.rules import TAGGED, CheckIn, tagged_recipients
+from spm_notifications.tables import InboxTables, inbox_row, insert_ignoring_duplicates
 
 logger = logging.getLogger(__name__)
-
-
-def _insert_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    connection.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
 
 
 class InboxProjection:
@@ -45,8 +34,12 @@ class InboxProjection:
     def __init__(self, tables: InboxTables, clock: Callable[[], datetime] | None = None) -> None:
         self.tables = tables
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.audiences = GoalAudiences(tables)
+        self.fanout = CheckInFanout(tables, self.audiences, self.clock)
         self._appliers: dict[type, Callable[[Connection, Envelope, Any], None]] = {
             GoalCreatedV1: self._apply_goal_created,
+            GoalOwnersChangedV1: self._apply_owners_changed,
+            GoalVisibilityChangedV1: self._apply_visibility_changed,
             CheckInRecordedV1: self._apply_check_in_recorded,
             GoalFollowedV1: self._apply_follow_change,
             GoalUnfollowedV1: self._apply_follow_change,
@@ -63,27 +56,58 @@ class InboxProjection:
 
     def _apply_goal_created(self, connection: Connection, envelope: Envelope, payload: GoalCreatedV1) -> None:
         goals, inbox = self.tables.goals, self.tables.inbox
-        _insert_ignoring_duplicates(
+        org_id, goal_id, version = envelope.orgid, payload.goal_id, envelope.aggregateversion
+        insert_ignoring_duplicates(
             connection,
             goals,
-            [{"org_id": envelope.orgid, "goal_id": payload.goal_id, "title": payload.title, "owner_id": payload.owner_id}],
+            [{"org_id": org_id, "goal_id": goal_id, "title": payload.title, "owner_id": payload.owner_id}],
         )
         connection.execute(
             update(inbox)
-            .where(inbox.c.org_id == envelope.orgid, inbox.c.goal_id == payload.goal_id, inbox.c.goal_title.is_(None))
+            .where(inbox.c.org_id == org_id, inbox.c.goal_id == goal_id, inbox.c.goal_title.is_(None))
             .values(goal_title=payload.title)
         )
+        self.audiences.record_teams(connection, org_id, goal_id, {payload.team, *payload.contributing_teams})
+        self.audiences.record_visibility(connection, org_id, goal_id, version, payload.visibility)
+        self.audiences.record_owners(connection, org_id, goal_id, version, payload.owner_id, payload.co_owner_ids)
+        self._reconcile_check_ins_after(connection, org_id, goal_id, version)
+
+    def _apply_owners_changed(self, connection: Connection, envelope: Envelope, payload: GoalOwnersChangedV1) -> None:
+        org_id, goal_id, version = envelope.orgid, payload.goal_id, envelope.aggregateversion
+        self.audiences.record_owners(connection, org_id, goal_id, version, payload.owner_id, payload.co_owner_ids)
+        logger.info("goal owners changed goal_id=%s event_id=%s co_owners=%s",
+                    goal_id, envelope.id, len(payload.co_owner_ids))
+        self._reconcile_check_ins_after(connection, org_id, goal_id, version)
+
+    def _apply_visibility_changed(
+        self, connection: Connection, envelope: Envelope, payload: GoalVisibilityChangedV1
+    ) -> None:
+        org_id, goal_id, version = envelope.orgid, payload.goal_id, envelope.aggregateversion
+        self.audiences.record_visibility(connection, org_id, goal_id, version, payload.visibility)
+        logger.info("goal visibility changed goal_id=%s event_id=%s visibility=%s",
+                    goal_id, envelope.id, payload.visibility)
+        self._reconcile_check_ins_after(connection, org_id, goal_id, version)
+
+    def _reconcile_check_ins_after(self, connection: Connection, org_id: str, goal_id: str, version: int) -> None:
+        # A goal's events share one partition, so check-ins of a later version are normally read later
+        # and this selects none. It matters when the projection is fed out of version order.
+        check_ins = self.tables.check_ins
+        self.fanout.reconcile(connection, org_id, goal_id, check_ins.c.aggregate_version > version)
 
     def _apply_collaborator_tagged(
         self, connection: Connection, envelope: Envelope, payload: CollaboratorTaggedV1
     ) -> None:
-        recipients = tagged_recipients(payload.collaborator_id, envelope.actorid)
-        self._notify(connection, envelope, payload.goal_id, TAGGED, recipients)
+        org_id, goal_id, collaborator_id = envelope.orgid, payload.goal_id, payload.collaborator_id
+        self.audiences.record_collaborator(connection, org_id, goal_id, collaborator_id)
+        self._notify(connection, envelope, goal_id, TAGGED, tagged_recipients(collaborator_id, envelope.actorid))
+        # A collaborator is an insider, who hears of check-ins recorded while the goal was private.
+        if self.audiences.history(connection, org_id, goal_id).was_ever_private:
+            self.fanout.reconcile(connection, org_id, goal_id, true(), person_id=collaborator_id)
 
     def _apply_check_in_recorded(
         self, connection: Connection, envelope: Envelope, payload: CheckInRecordedV1
     ) -> None:
-        _insert_ignoring_duplicates(
+        insert_ignoring_duplicates(
             connection,
             self.tables.check_ins,
             [{
@@ -92,16 +116,16 @@ class InboxProjection:
                 "goal_id": payload.goal_id,
                 "actor_id": envelope.actorid,
                 "occurred_at": envelope.time,
+                "aggregate_version": envelope.aggregateversion,
             }],
         )
-        changes = self._follow_changes(connection, envelope.orgid, payload.goal_id, until=envelope.time)
-        recipients = check_in_recipients(changes, envelope.time, envelope.actorid)
-        self._notify(connection, envelope, payload.goal_id, FOLLOWED_GOAL_CHECK_IN, recipients)
+        check_in = CheckIn(envelope.id, envelope.actorid, envelope.time, envelope.aggregateversion)
+        self.fanout.notify(connection, envelope.orgid, payload.goal_id, check_in)
 
     def _apply_follow_change(
         self, connection: Connection, envelope: Envelope, payload: GoalFollowedV1 | GoalUnfollowedV1
     ) -> None:
-        _insert_ignoring_duplicates(
+        insert_ignoring_duplicates(
             connection,
             self.tables.follow_changes,
             [{
@@ -114,125 +138,31 @@ class InboxProjection:
                 "aggregate_version": envelope.aggregateversion,
             }],
         )
-        self._reconcile_check_in_notifications(
-            connection, envelope.orgid, payload.goal_id, payload.follower_id, since=envelope.time
+        # A follow change travels on the social topic and can be read after check-ins that happened
+        # later in event time. Only check-ins at or after the change's time can be affected.
+        check_ins = self.tables.check_ins
+        self.fanout.reconcile(
+            connection, envelope.orgid, payload.goal_id, check_ins.c.occurred_at >= envelope.time,
+            person_id=payload.follower_id,
         )
-
-    def _reconcile_check_in_notifications(
-        self, connection: Connection, org_id: str, goal_id: str, person_id: str, since: datetime
-    ) -> None:
-        """Make one person's check-in notifications of one goal match their follow history.
-
-        A follow change can be read after check-ins that happened later in event time, because the
-        two travel on different topics. Only check-ins at or after the change's time can be affected.
-        """
-        check_ins, inbox = self.tables.check_ins, self.tables.inbox
-        changes = self._follow_changes(connection, org_id, goal_id, person_id=person_id)
-        later_check_ins = connection.execute(
-            select(check_ins).where(
-                check_ins.c.org_id == org_id, check_ins.c.goal_id == goal_id, check_ins.c.occurred_at >= since
-            )
-        ).all()
-        expected = {
-            check_in.event_id: check_in
-            for check_in in later_check_ins
-            if person_id in check_in_recipients(changes, check_in.occurred_at, check_in.actor_id)
-        }
-        existing = set(
-            connection.execute(
-                select(inbox.c.event_id).where(
-                    inbox.c.org_id == org_id,
-                    inbox.c.goal_id == goal_id,
-                    inbox.c.recipient_id == person_id,
-                    inbox.c.kind == FOLLOWED_GOAL_CHECK_IN,
-                    inbox.c.occurred_at >= since,
-                )
-            ).scalars()
-        )
-        withdrawn = existing - expected.keys()
-        if withdrawn:
-            connection.execute(
-                delete(inbox).where(
-                    inbox.c.org_id == org_id,
-                    inbox.c.recipient_id == person_id,
-                    inbox.c.kind == FOLLOWED_GOAL_CHECK_IN,
-                    inbox.c.event_id.in_(withdrawn),
-                )
-            )
-            logger.info("withdrew check-in notifications goal_id=%s count=%s after a follow change",
-                        goal_id, len(withdrawn))
-        title = self._goal_title(connection, org_id, goal_id)
-        rows = [
-            self._inbox_row(org_id, goal_id, title, FOLLOWED_GOAL_CHECK_IN, event_id, check_in.actor_id,
-                            check_in.occurred_at, person_id)
-            for event_id, check_in in expected.items()
-            if event_id not in existing
-        ]
-        _insert_ignoring_duplicates(connection, inbox, rows)
 
     def _notify(self, connection: Connection, envelope: Envelope, goal_id: str, kind: str, recipients: set[str]) -> None:
         if not recipients:
             return
-        title = self._goal_title(connection, envelope.orgid, goal_id)
+        title = self.fanout.goal_title(connection, envelope.orgid, goal_id)
         rows = [
-            self._inbox_row(envelope.orgid, goal_id, title, kind, envelope.id, envelope.actorid, envelope.time, recipient)
+            inbox_row(
+                org_id=envelope.orgid,
+                recipient_id=recipient,
+                kind=kind,
+                goal_id=goal_id,
+                goal_title=title,
+                actor_id=envelope.actorid,
+                event_id=envelope.id,
+                occurred_at=envelope.time,
+                created_at=self.clock(),
+            )
             for recipient in sorted(recipients)
         ]
-        _insert_ignoring_duplicates(connection, self.tables.inbox, rows)
+        insert_ignoring_duplicates(connection, self.tables.inbox, rows)
         logger.debug("notified kind=%s goal_id=%s event_id=%s recipients=%s", kind, goal_id, envelope.id, len(rows))
-
-    def _inbox_row(
-        self,
-        org_id: str,
-        goal_id: str,
-        goal_title: str | None,
-        kind: str,
-        event_id: str,
-        actor_id: str,
-        occurred_at: datetime,
-        recipient_id: str,
-    ) -> dict[str, Any]:
-        return {
-            "notification_id": notification_id_for(event_id, recipient_id),
-            "org_id": org_id,
-            "recipient_id": recipient_id,
-            "kind": kind,
-            "goal_id": goal_id,
-            "goal_title": goal_title,
-            "actor_id": actor_id,
-            "event_id": event_id,
-            "occurred_at": occurred_at,
-            "created_at": self.clock(),
-            "read_at": None,
-        }
-
-    def _goal_title(self, connection: Connection, org_id: str, goal_id: str) -> str | None:
-        goals = self.tables.goals
-        return connection.execute(
-            select(goals.c.title).where(goals.c.org_id == org_id, goals.c.goal_id == goal_id)
-        ).scalar()
-
-    def _follow_changes(
-        self,
-        connection: Connection,
-        org_id: str,
-        goal_id: str,
-        person_id: str | None = None,
-        until: datetime | None = None,
-    ) -> list[FollowChange]:
-        follow_changes = self.tables.follow_changes
-        query = select(follow_changes).where(follow_changes.c.org_id == org_id, follow_changes.c.goal_id == goal_id)
-        if person_id is not None:
-            query = query.where(follow_changes.c.person_id == person_id)
-        if until is not None:
-            query = query.where(follow_changes.c.occurred_at <= until)
-        return [
-            FollowChange(
-                event_id=row.event_id,
-                person_id=row.person_id,
-                following=row.following,
-                occurred_at=row.occurred_at,
-                aggregate_version=row.aggregate_version,
-            )
-            for row in connection.execute(query)
-        ]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     DateTime,
     Engine,
     Index,
@@ -17,9 +19,12 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
 from spm_events.readmodel import PositionedReadModel
+
+from spm_notifications.rules import notification_id_for
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -48,6 +53,11 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 Id = String(100)
+Visibility = String(20)
+
+OWNER_ROLE = "owner"
+CO_OWNER_ROLE = "co_owner"
+COLLABORATOR_ROLE = "collaborator"
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,11 @@ class InboxTables:
     follow_changes: Table
     check_ins: Table
     inbox: Table
+    goal_audiences: Table
+    goal_people: Table
+    goal_teams: Table
+    goal_visibility_changes: Table
+    goal_owner_changes: Table
 
 
 def define_inbox_tables(metadata: MetaData) -> InboxTables:
@@ -65,6 +80,7 @@ def define_inbox_tables(metadata: MetaData) -> InboxTables:
         Column("org_id", Id, primary_key=True),
         Column("goal_id", Id, primary_key=True),
         Column("title", String(500), nullable=False),
+        # The owner named at creation. The current owners are in goal_people.
         Column("owner_id", Id, nullable=False),
     )
     # Every GoalFollowed and GoalUnfollowed, kept so that a check-in is matched to the people who
@@ -89,7 +105,10 @@ def define_inbox_tables(metadata: MetaData) -> InboxTables:
         Column("goal_id", Id, nullable=False),
         Column("actor_id", Id, nullable=False),
         Column("occurred_at", UtcDateTime, nullable=False),
+        # The goal's version at the check-in, which decides the owners and visibility in force for it.
+        Column("aggregate_version", Integer, nullable=False),
         Index("ix_check_ins_goal_time", "org_id", "goal_id", "occurred_at"),
+        Index("ix_check_ins_goal_version", "org_id", "goal_id", "aggregate_version"),
     )
     inbox = Table(
         "inbox",
@@ -110,7 +129,85 @@ def define_inbox_tables(metadata: MetaData) -> InboxTables:
         Index("ix_inbox_recipient_time", "org_id", "recipient_id", "occurred_at", "notification_id"),
         Index("ix_inbox_goal_recipient", "org_id", "goal_id", "recipient_id"),
     )
-    return InboxTables(goals=goals, follow_changes=follow_changes, check_ins=check_ins, inbox=inbox)
+    audience = define_audience_tables(metadata)
+    return InboxTables(goals=goals, follow_changes=follow_changes, check_ins=check_ins, inbox=inbox, **audience)
+
+
+def define_audience_tables(metadata: MetaData) -> dict[str, Table]:
+    """Define the tables that record who may see each goal.
+
+    Every owner set and visibility a goal event carried is kept by aggregate version, so a
+    check-in is judged by the facts in force at its own version, whatever order they were read
+    in. goal_audiences and goal_people hold the current facts (the highest version, plus every
+    tagged collaborator) that inbox queries filter on.
+    """
+    goal_visibility_changes = Table(
+        "goal_visibility_changes",
+        metadata,
+        Column("org_id", Id, primary_key=True),
+        Column("goal_id", Id, primary_key=True),
+        Column("aggregate_version", Integer, primary_key=True),
+        Column("visibility", Visibility, nullable=False),
+    )
+    goal_owner_changes = Table(
+        "goal_owner_changes",
+        metadata,
+        Column("org_id", Id, primary_key=True),
+        Column("goal_id", Id, primary_key=True),
+        Column("aggregate_version", Integer, primary_key=True),
+        Column("person_id", Id, primary_key=True),
+        Column("role", String(20), nullable=False),
+    )
+    # One row per goal once any visibility is known. A goal without a row is visible to its insiders only.
+    goal_audiences = Table(
+        "goal_audiences",
+        metadata,
+        Column("org_id", Id, primary_key=True),
+        Column("goal_id", Id, primary_key=True),
+        Column("visibility", Visibility, nullable=False),
+        Column("aggregate_version", Integer, nullable=False),
+    )
+    # The goal's insiders now: its owner and co-owners at the highest version, and every tagged collaborator.
+    goal_people = Table(
+        "goal_people",
+        metadata,
+        Column("org_id", Id, primary_key=True),
+        Column("goal_id", Id, primary_key=True),
+        Column("person_id", Id, primary_key=True),
+        Column("role", String(20), primary_key=True),
+    )
+    # The goal's owning team and its contributing teams, which see a goal of visibility "team".
+    goal_teams = Table(
+        "goal_teams",
+        metadata,
+        Column("org_id", Id, primary_key=True),
+        Column("goal_id", Id, primary_key=True),
+        Column("team", String(200), primary_key=True),
+    )
+    return {
+        "goal_audiences": goal_audiences,
+        "goal_people": goal_people,
+        "goal_teams": goal_teams,
+        "goal_visibility_changes": goal_visibility_changes,
+        "goal_owner_changes": goal_owner_changes,
+    }
+
+
+def insert_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows, skipping each one whose primary or unique key is already taken."""
+    if not rows:
+        return
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    connection.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
+
+
+def upsert(connection: Connection, table: Table, row: dict[str, Any]) -> None:
+    """Insert a row, or overwrite the non-key columns of the row with the same primary key."""
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(table).values(row)
+    key_columns = [column.name for column in table.primary_key.columns]
+    changes = {name: statement.excluded[name] for name in row if name not in key_columns}
+    connection.execute(statement.on_conflict_do_update(index_elements=key_columns, set_=changes))
 
 
 def open_read_model(engine: Engine, consumer: str) -> tuple[PositionedReadModel, InboxTables]:
@@ -120,3 +217,31 @@ def open_read_model(engine: Engine, consumer: str) -> tuple[PositionedReadModel,
     read_model = PositionedReadModel(engine, metadata, consumer)
     read_model.create_tables()
     return read_model, tables
+
+
+def inbox_row(
+    *,
+    org_id: str,
+    recipient_id: str,
+    kind: str,
+    goal_id: str,
+    goal_title: str | None,
+    actor_id: str,
+    event_id: str,
+    occurred_at: datetime,
+    created_at: datetime,
+) -> dict[str, Any]:
+    """Build an unread inbox row. Its id derives from the event and the recipient, so a second insert is a duplicate."""
+    return {
+        "notification_id": notification_id_for(event_id, recipient_id),
+        "org_id": org_id,
+        "recipient_id": recipient_id,
+        "kind": kind,
+        "goal_id": goal_id,
+        "goal_title": goal_title,
+        "actor_id": actor_id,
+        "event_id": event_id,
+        "occurred_at": occurred_at,
+        "created_at": created_at,
+        "read_at": None,
+    }
