@@ -43,6 +43,9 @@ from spm_events.schemas import (
     PersonUnfollowedV1,
     ReactionAddedV1,
     ReactionRemovedV1,
+    ScoreChangedV1,
+    ScoreComponentV1,
+    ScoreValueV1,
     TagAcceptedV1,
     TagDeclinedV1,
 )
@@ -87,6 +90,9 @@ EXAMPLE_PAYLOADS = [
     CommunityUnfollowedV1(community_id="cm-1", follower_id="p-6"),
     CommunityGoalLinkedV1(community_id="cm-1", goal_id="g-1"),
     CommunityGoalUnlinkedV1(community_id="cm-1", goal_id="g-1"),
+    ScoreChangedV1(subject_kind="person", subject_id="p-3", model_id="v2", window="28d", as_of=EVENT_TIME,
+                   scores=(ScoreValueV1(kind="collaboration", score=12.5, components=(
+                       ScoreComponentV1(name="kudos_received", value=0.5, weight=25, contribution=12.5),)),)),
 ]
 
 

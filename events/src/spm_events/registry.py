@@ -39,6 +39,7 @@ from spm_events.schemas import (
     PersonUnfollowedV1,
     ReactionAddedV1,
     ReactionRemovedV1,
+    ScoreChangedV1,
     TagAcceptedV1,
     TagDeclinedV1,
 )
@@ -56,7 +57,7 @@ GOALS_TOPIC = Topic("spm.goals.v1", producer="goals", key="goal id (the aggregat
 SOCIAL_TOPIC = Topic(
     "spm.social.v1", producer="social", key="social aggregate id (one per goal, per community and per followed person)"
 )
-SCORES_TOPIC = Topic("spm.scores.v1", producer="scoring", key="person id")
+SCORES_TOPIC = Topic("spm.scores.v1", producer="scoring", key="scored subject: person:<id>, team:<name> or goal:<id>")
 NOTIFICATIONS_TOPIC = Topic("spm.notifications.v1", producer="notifications", key="recipient id")
 DEADLETTER_TOPIC = Topic("spm.deadletter.v1", producer="any processor", key="original key", partitions=1)
 
@@ -122,6 +123,7 @@ EVENT_TYPES: dict[str, EventType] = {
         EventType("CommunityUnfollowed", 1, CommunityUnfollowedV1, SOCIAL_TOPIC),
         EventType("CommunityGoalLinked", 1, CommunityGoalLinkedV1, SOCIAL_TOPIC),
         EventType("CommunityGoalUnlinked", 1, CommunityGoalUnlinkedV1, SOCIAL_TOPIC),
+        EventType("ScoreChanged", 1, ScoreChangedV1, SCORES_TOPIC),
     )
 }
 

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime
 
 Id = Field(min_length=1, max_length=100)
 MetricKind = Literal["number", "percent", "currency", "milestone"]
@@ -300,3 +301,33 @@ class CommunityGoalLinkedV1(Payload):
 class CommunityGoalUnlinkedV1(Payload):
     community_id: str = Id
     goal_id: str = Id
+
+
+class ScoreComponentV1(Payload):
+    """One term of a score: the component's value, its weight in points and ``value * weight``."""
+
+    name: str = Field(min_length=1, max_length=100)
+    value: float
+    weight: float
+    contribution: float
+
+
+class ScoreValueV1(Payload):
+    kind: Literal["performance", "collaboration"]
+    score: float | None = Field(description="null when there is nothing to score or the figure is withheld")
+    components: tuple[ScoreComponentV1, ...] = Field(default=(), max_length=50)
+
+
+class ScoreChangedV1(Payload):
+    """The scores of a person, team or goal under the organisation's active scoring model changed.
+
+    ``as_of`` is the event time the scores are computed at, and the envelope's ``time`` equals it.
+    Explanations are not published: they name goals that only some readers may see.
+    """
+
+    subject_kind: Literal["person", "team", "goal"]
+    subject_id: str = Field(min_length=1, max_length=200)
+    model_id: str = Field(min_length=1, max_length=100, examples=["v2"])
+    window: str = Field(min_length=1, max_length=120, examples=["28d", "period:FY21-Q1"])
+    as_of: AwareDatetime
+    scores: tuple[ScoreValueV1, ...] = Field(max_length=10)

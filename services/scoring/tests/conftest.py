@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import uuid
 from collections import defaultdict
 from datetime import date, datetime
@@ -16,17 +17,35 @@ from spm_events.readmodel import KafkaPosition, Outcome
 from spm_events.registry import event_type_for, new_envelope
 from spm_events.schemas import (
     CheckInRecordedV1,
+    CollaboratorLeftV1,
     CollaboratorTaggedV1,
+    CollaboratorUntaggedV1,
+    CommentDeletedV1,
+    CommentPostedV1,
     GoalCreatedV1,
     GoalFollowedV1,
+    GoalOwnersChangedV1,
+    GoalStatusChangedV1,
     GoalUnfollowedV1,
+    GoalVisibilityChangedV1,
     KeyResultAddedV1,
+    KudosGivenV1,
     PeriodV1,
     Payload,
+    TagAcceptedV1,
+    TagDeclinedV1,
 )
+from spm_scoring.engine import OrgScores
+from spm_scoring.model import DEFAULT_V2_MODEL, ScoringModelV2
 from spm_scoring.projection import ScoringProjection
+from spm_scoring.scoreboard import Scoreboard
 from spm_scoring.settings import ScoringSettings
 from spm_scoring.store import ScoringStore, open_store
+
+# The dataset generator and the reference scorer beside this file are imported by module name.
+TESTS_DIR = str(Path(__file__).resolve().parent)
+if TESTS_DIR not in sys.path:
+    sys.path.insert(0, TESTS_DIR)
 
 PERIOD = PeriodV1(name="FY21-Q1", start=date(2021, 2, 1), end=date(2021, 4, 30))
 
@@ -47,11 +66,49 @@ class OrgEvents:
         """Return a goal id unique to this builder, because event ids derive from aggregate ids."""
         return f"{self.prefix}-{name}"
 
-    def goal_created(self, goal: str, owner: str, team: str, at: datetime) -> Envelope:
-        payload = GoalCreatedV1(goal_id=self.goal_id(goal), title=f"Goal {goal}", owner_id=owner, team=team, period=PERIOD)
+    def goal_created(
+        self,
+        goal: str,
+        owner: str,
+        team: str,
+        at: datetime,
+        *,
+        co_owners: tuple[str, ...] = (),
+        contributing_teams: tuple[str, ...] = (),
+        visibility: str | None = None,
+        period: PeriodV1 = PERIOD,
+    ) -> Envelope:
+        payload = GoalCreatedV1(
+            goal_id=self.goal_id(goal),
+            title=f"Goal {goal}",
+            owner_id=owner,
+            team=team,
+            period=period,
+            co_owner_ids=co_owners,
+            contributing_teams=contributing_teams,
+            visibility=visibility,  # type: ignore[arg-type]
+        )
         return self._goal_event(goal, payload, owner, at)
 
-    def key_result_added(self, goal: str, key_result: str, actor: str, at: datetime) -> Envelope:
+    def owners_changed(self, goal: str, owner: str, actor: str, at: datetime, co_owners: tuple[str, ...] = ()) -> Envelope:
+        payload = GoalOwnersChangedV1(goal_id=self.goal_id(goal), owner_id=owner, co_owner_ids=co_owners)
+        return self._goal_event(goal, payload, actor, at)
+
+    def visibility_changed(self, goal: str, visibility: str, previous: str, actor: str, at: datetime) -> Envelope:
+        payload = GoalVisibilityChangedV1(
+            goal_id=self.goal_id(goal), visibility=visibility, previous_visibility=previous  # type: ignore[arg-type]
+        )
+        return self._goal_event(goal, payload, actor, at)
+
+    def status_changed(
+        self, goal: str, status: str, previous: str, actor: str, at: datetime, outcome: str | None = None
+    ) -> Envelope:
+        payload = GoalStatusChangedV1(
+            goal_id=self.goal_id(goal), status=status, previous_status=previous, outcome=outcome  # type: ignore[arg-type]
+        )
+        return self._goal_event(goal, payload, actor, at)
+
+    def key_result_added(self, goal: str, key_result: str, actor: str, at: datetime, weight: float = 1.0) -> Envelope:
         payload = KeyResultAddedV1(
             goal_id=self.goal_id(goal),
             key_result_id=self.goal_id(key_result),
@@ -59,16 +116,20 @@ class OrgEvents:
             metric="percent",
             start_value=0,
             target_value=100,
+            weight=weight,
         )
         return self._goal_event(goal, payload, actor, at)
 
-    def check_in(self, goal: str, key_result: str, actor: str, progress: float, at: datetime) -> Envelope:
+    def check_in(
+        self, goal: str, key_result: str, actor: str, progress: float, at: datetime, confidence: float | None = None
+    ) -> Envelope:
         payload = CheckInRecordedV1(
             goal_id=self.goal_id(goal),
             key_result_id=self.goal_id(key_result),
             check_in_id=uuid.uuid4().hex,
             value=progress * 100,
             progress=progress,
+            confidence=confidence,
         )
         return self._goal_event(goal, payload, actor, at)
 
@@ -83,6 +144,33 @@ class OrgEvents:
     def collaborator_tagged(self, goal: str, tagger: str, tagged: str, at: datetime) -> Envelope:
         payload = CollaboratorTaggedV1(goal_id=self.goal_id(goal), collaborator_id=tagged)
         return self._social_event(goal, payload, tagger, at)
+
+    def tag_accepted(self, goal: str, person: str, at: datetime) -> Envelope:
+        return self._social_event(goal, TagAcceptedV1(goal_id=self.goal_id(goal), collaborator_id=person), person, at)
+
+    def tag_declined(self, goal: str, person: str, at: datetime) -> Envelope:
+        return self._social_event(goal, TagDeclinedV1(goal_id=self.goal_id(goal), collaborator_id=person), person, at)
+
+    def collaborator_left(self, goal: str, person: str, at: datetime) -> Envelope:
+        return self._social_event(goal, CollaboratorLeftV1(goal_id=self.goal_id(goal), collaborator_id=person), person, at)
+
+    def collaborator_untagged(self, goal: str, person: str, actor: str, at: datetime) -> Envelope:
+        payload = CollaboratorUntaggedV1(goal_id=self.goal_id(goal), collaborator_id=person)
+        return self._social_event(goal, payload, actor, at)
+
+    def comment_posted(self, goal: str, author: str, comment: str, at: datetime) -> Envelope:
+        payload = CommentPostedV1(goal_id=self.goal_id(goal), comment_id=self.goal_id(comment), body="Looks good")
+        return self._social_event(goal, payload, author, at)
+
+    def comment_deleted(self, goal: str, author: str, comment: str, at: datetime) -> Envelope:
+        payload = CommentDeletedV1(goal_id=self.goal_id(goal), comment_id=self.goal_id(comment))
+        return self._social_event(goal, payload, author, at)
+
+    def kudos_given(self, goal: str, giver: str, receiver: str, at: datetime) -> Envelope:
+        payload = KudosGivenV1(
+            goal_id=self.goal_id(goal), kudos_id=uuid.uuid4().hex, receiver_id=receiver, message="Thank you"
+        )
+        return self._social_event(goal, payload, giver, at)
 
     def _goal_event(self, goal: str, payload: Payload, actor: str, at: datetime) -> Envelope:
         return self._envelope(self.goal_id(goal), payload, actor, at)
@@ -118,6 +206,24 @@ class ReadModelFeeder:
             outcome, _reason = self.store.read_model.apply(position, encode_envelope(envelope), self.projection)
             outcomes.append(outcome)
         return outcomes
+
+
+def score_v2(
+    store: ScoringStore,
+    org_id: str,
+    window: str | None = None,
+    as_of: datetime | None = None,
+    model: ScoringModelV2 = DEFAULT_V2_MODEL,
+) -> OrgScores:
+    """Score every subject of the org under model v2 straight from the read model."""
+    board = Scoreboard(store.engine, store.tables)
+    snapshot = board.snapshot(org_id)
+    return board.org_scores(snapshot, "v2", model, board.resolve_window(snapshot, model, window, as_of))
+
+
+@pytest.fixture
+def v2_scores() -> Callable[..., OrgScores]:
+    return score_v2
 
 
 @pytest.fixture

@@ -37,6 +37,16 @@ def filled(sqlite_feeder, org_events, other_org_events):  # type: ignore[no-unty
     return org_events
 
 
+V1 = {"model": "v1"}
+
+
+def v1_component(name: str, value: float, weight: float, contribution: float) -> dict:
+    return {
+        "name": name, "value": value, "weight": weight, "contribution": contribution,
+        "configured_weight": weight, "applicable": True, "raw": None, "events": [],
+    }
+
+
 def bearer(settings, org_id: str, person_id: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     token = issue_token(settings.jwt_secret.get_secret_value(), org_id, person_id)
     return {"Authorization": f"Bearer {token}"}
@@ -49,32 +59,37 @@ def test_health_needs_no_token(client) -> None:  # type: ignore[no-untyped-def]
     assert response.json() == {"status": "ok"}
 
 
-def test_person_scores_explain_themselves(client, scoring_settings, filled) -> None:  # type: ignore[no-untyped-def]
+def test_v1_person_scores_explain_themselves(client, scoring_settings, filled) -> None:  # type: ignore[no-untyped-def]
     headers = bearer(scoring_settings, filled.org_id, "dave")
 
-    response = client.get("/people/alice/scores", headers=headers)
+    response = client.get("/people/alice/scores", params=V1, headers=headers)
 
     assert response.status_code == 200
     assert response.json() == {
         "person_id": "alice",
         "org_id": filled.org_id,
+        "model_id": "v1",
+        "window": "28d",
+        "team": None,
         "as_of": "2021-03-13T09:00:00Z",
         "window_days": 28,
         "performance": {
             "score": 42.5,
+            "withheld_reason": None,
             "components": [
-                {"name": "mean_progress", "value": 0.5, "weight": 70.0, "contribution": 35.0},
-                {"name": "cadence", "value": 0.25, "weight": 30.0, "contribution": 7.5},
+                v1_component("mean_progress", 0.5, 70.0, 35.0),
+                v1_component("cadence", 0.25, 30.0, 7.5),
             ],
         },
         "collaboration": {
             "score": 6.0,
+            "withheld_reason": None,
             "components": [
-                {"name": "distinct_collaborators", "value": 1.0, "weight": 5.0, "contribution": 5.0},
-                {"name": "tags_received", "value": 0.0, "weight": 3.0, "contribution": 0.0},
-                {"name": "help_check_ins", "value": 0.0, "weight": 2.0, "contribution": 0.0},
-                {"name": "teams_helped", "value": 0.0, "weight": 4.0, "contribution": 0.0},
-                {"name": "followers_gained", "value": 1.0, "weight": 1.0, "contribution": 1.0},
+                v1_component("distinct_collaborators", 1.0, 5.0, 5.0),
+                v1_component("tags_received", 0.0, 3.0, 0.0),
+                v1_component("help_check_ins", 0.0, 2.0, 0.0),
+                v1_component("teams_helped", 0.0, 4.0, 0.0),
+                v1_component("followers_gained", 1.0, 1.0, 1.0),
             ],
         },
     }
@@ -83,12 +98,12 @@ def test_person_scores_explain_themselves(client, scoring_settings, filled) -> N
 def test_as_of_accepts_any_time_zone(client, scoring_settings, filled) -> None:  # type: ignore[no-untyped-def]
     headers = bearer(scoring_settings, filled.org_id, "dave")
 
-    response = client.get("/people/bob/scores", params={"as_of": "2021-03-11T11:00:00+02:00"}, headers=headers)
+    response = client.get("/people/bob/scores", params={"as_of": "2021-03-11T11:00:00+02:00", **V1}, headers=headers)
 
     body = response.json()
     assert response.status_code == 200
     assert body["as_of"] == "2021-03-11T09:00:00Z"
-    assert body["performance"] == {"score": None, "components": []}
+    assert body["performance"] == {"score": None, "components": [], "withheld_reason": None}
     assert body["collaboration"]["score"] == 5 + 2 + 4
 
 
@@ -101,10 +116,10 @@ def test_naive_as_of_is_rejected(client, scoring_settings, filled) -> None:  # t
     assert response.json()["detail"][0]["loc"] == ["query", "as_of"]
 
 
-def test_follower_without_other_rows_is_known(client, scoring_settings, filled) -> None:  # type: ignore[no-untyped-def]
+def test_v1_follower_without_other_rows_is_known(client, scoring_settings, filled) -> None:  # type: ignore[no-untyped-def]
     headers = bearer(scoring_settings, filled.org_id, "dave")
 
-    response = client.get("/people/frank/scores", headers=headers)
+    response = client.get("/people/frank/scores", params=V1, headers=headers)
 
     assert response.status_code == 200
     assert response.json()["collaboration"]["score"] == 0.0
@@ -140,10 +155,10 @@ def test_token_signed_with_another_secret_is_rejected(client, filled) -> None:  
     assert response.status_code == 401
 
 
-def test_top_collaborators_rank_by_score_then_person(client, scoring_settings, filled) -> None:  # type: ignore[no-untyped-def]
+def test_v1_top_collaborators_rank_by_score_then_person(client, scoring_settings, filled) -> None:  # type: ignore[no-untyped-def]
     headers = bearer(scoring_settings, filled.org_id, "dave")
 
-    response = client.get("/scores/collaboration/top", params={"limit": 4}, headers=headers)
+    response = client.get("/scores/collaboration/top", params={"limit": 4, **V1}, headers=headers)
 
     body = response.json()
     assert response.status_code == 200
@@ -156,12 +171,10 @@ def test_top_collaborators_rank_by_score_then_person(client, scoring_settings, f
         ("carol", 10.0),
         ("dave", 8.0),
     ]
-    assert body["people"][0]["components"][0] == {
-        "name": "distinct_collaborators", "value": 2.0, "weight": 5.0, "contribution": 10.0,
-    }
+    assert body["people"][0]["components"][0] == v1_component("distinct_collaborators", 2.0, 5.0, 10.0)
 
 
-def test_top_collaborators_break_ties_by_person_id(client, scoring_settings, sqlite_feeder, org_events) -> None:  # type: ignore[no-untyped-def]
+def test_v1_top_collaborators_break_ties_by_person_id(client, scoring_settings, sqlite_feeder, org_events) -> None:  # type: ignore[no-untyped-def]
     sqlite_feeder.apply(
         [
             org_events.goal_created("g1", owner="mia", team="search", at=T0),
@@ -172,7 +185,7 @@ def test_top_collaborators_break_ties_by_person_id(client, scoring_settings, sql
     )
     headers = bearer(scoring_settings, org_events.org_id, "zed")
 
-    response = client.get("/scores/collaboration/top", headers=headers)
+    response = client.get("/scores/collaboration/top", params=V1, headers=headers)
 
     assert [(person["person_id"], person["score"]) for person in response.json()["people"]] == [
         ("ann", 1.0),
@@ -194,8 +207,10 @@ def test_top_collaborators_of_an_empty_org(client, scoring_settings) -> None:  #
     headers = bearer(scoring_settings, "org-without-events", "dave")
 
     response = client.get("/scores/collaboration/top", headers=headers)
+    response_v1 = client.get("/scores/collaboration/top", params=V1, headers=headers)
 
-    assert response.json() == {"as_of": None, "people": []}
+    assert response.json() == {"as_of": None, "model_id": "v2", "window": None, "people": []}
+    assert response_v1.json() == {"as_of": None, "model_id": "v1", "window": "28d", "people": []}
 
 
 def test_positions_list_applied_offsets(client, filled, scoring_settings) -> None:  # type: ignore[no-untyped-def]

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Iterable, Iterator
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from fastapi.testclient import TestClient
+from scoring_worker_process import WorkerProcess, publish, wait_until_applied
 
 from spm_events.auth import issue_token
-from spm_events.envelope import Envelope, encode_envelope
-from spm_events.registry import event_type_for
+from spm_events.envelope import Envelope
 from spm_scoring.api import create_app
 from spm_scoring.settings import ScoringSettings
 
@@ -30,80 +22,6 @@ pytestmark = pytest.mark.kafka
 T0 = datetime(2021, 3, 1, 9, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
 WINDOW = timedelta(days=28)
-WORKER_COMMAND = Path(sys.executable).parent / "spm-scoring-worker"
-CATCH_UP_SECONDS = 120.0
-
-Offsets = dict[tuple[str, int], int]
-
-
-class WorkerProcess:
-    """One ``spm-scoring-worker`` subprocess with its own data directory and consumer group."""
-
-    def __init__(self, data_dir: Path, bootstrap: str, processor_id: str) -> None:
-        self.settings = ScoringSettings(data_dir=data_dir, kafka_bootstrap=bootstrap, processor_id=processor_id)
-        self.log_path = data_dir / "worker.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> WorkerProcess:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        environment = {name: value for name, value in os.environ.items() if not name.startswith("SPM_")}
-        environment |= {
-            "SPM_DATA_DIR": str(self.settings.data_dir),
-            "SPM_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
-            "SPM_PROCESSOR_ID": self.settings.processor_id,
-        }
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([str(WORKER_COMMAND)], env=environment, stdout=log, stderr=subprocess.STDOUT)
-        return self
-
-    def stop(self) -> int:
-        """Send SIGTERM and return the exit code."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-
-def publish(bootstrap: str, envelopes: Iterable[Envelope]) -> Offsets:
-    """Publish envelopes to their registry topics, keyed by subject, and return the last offset per partition."""
-
-    async def send_all() -> Offsets:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
-        await producer.start()
-        last: Offsets = {}
-        try:
-            for envelope in envelopes:
-                topic = event_type_for(envelope.type).topic.name
-                metadata = await producer.send_and_wait(topic, key=envelope.subject.encode(), value=encode_envelope(envelope))
-                partition = (metadata.topic, metadata.partition)
-                last[partition] = max(last.get(partition, -1), metadata.offset)
-        finally:
-            await producer.stop()
-        return last
-
-    return asyncio.run(send_all())
-
-
-def wait_until_applied(client: TestClient, worker: WorkerProcess, published: Offsets) -> None:
-    """Poll /internal/positions until the worker has applied every published offset."""
-    deadline = time.monotonic() + CATCH_UP_SECONDS
-    applied: Offsets = {}
-    while time.monotonic() < deadline:
-        body = client.get("/internal/positions").json()
-        applied = {(entry["topic"], entry["partition"]): entry["offset"] for entry in body["positions"]}
-        if all(applied.get(partition, -1) >= offset for partition, offset in published.items()):
-            return
-        if worker.process is not None and worker.process.poll() is not None:
-            pytest.fail(f"worker exited with {worker.process.returncode}:\n{worker.log_tail()}")
-        time.sleep(0.2)
-    pytest.fail(f"worker applied {applied}, not yet {published}, after {CATCH_UP_SECONDS}s:\n{worker.log_tail()}")
 
 
 def headers_for(settings: ScoringSettings, org_id: str) -> dict[str, str]:
@@ -112,7 +30,7 @@ def headers_for(settings: ScoringSettings, org_id: str) -> dict[str, str]:
 
 
 def scores_by_person(client: TestClient, settings: ScoringSettings, org_id: str, people: Iterable[str], as_of: datetime | None = None) -> dict:
-    params = {} if as_of is None else {"as_of": as_of.isoformat()}
+    params = {"model": "v1"} if as_of is None else {"model": "v1", "as_of": as_of.isoformat()}
     result = {}
     for person in people:
         response = client.get(f"/people/{person}/scores", params=params, headers=headers_for(settings, org_id))
@@ -178,13 +96,16 @@ def test_redelivered_events_leave_scores_unchanged(kafka_bootstrap, worker, work
     wait_until_applied(worker_client, worker, publish(kafka_bootstrap, events))
     first = scores_by_person(worker_client, worker.settings, org_events.org_id, people)
     top_first = worker_client.get("/scores/collaboration/top", headers=headers_for(worker.settings, org_events.org_id)).json()
+    top_v1_first = worker_client.get("/scores/collaboration/top", params={"model": "v1"}, headers=headers_for(worker.settings, org_events.org_id)).json()
 
     wait_until_applied(worker_client, worker, publish(kafka_bootstrap, events))
     again = scores_by_person(worker_client, worker.settings, org_events.org_id, people)
     top_again = worker_client.get("/scores/collaboration/top", headers=headers_for(worker.settings, org_events.org_id)).json()
+    top_v1_again = worker_client.get("/scores/collaboration/top", params={"model": "v1"}, headers=headers_for(worker.settings, org_events.org_id)).json()
 
     assert again == first
     assert top_again == top_first
+    assert top_v1_again == top_v1_first
 
 
 def generated_events(events, seed: int) -> list[Envelope]:  # type: ignore[no-untyped-def]
@@ -315,7 +236,7 @@ def test_stream_scores_equal_reference(kafka_bootstrap, worker, worker_client, o
             expected_performance = None if performance is None else pytest.approx(performance, abs=0.01)
             assert actual[person][0] == expected_performance, (person, as_of)
             assert actual[person][1] == collaboration, (person, as_of)
-    top = worker_client.get("/scores/collaboration/top", params={"limit": 100}, headers=headers_for(worker.settings, org_events.org_id)).json()
+    top = worker_client.get("/scores/collaboration/top", params={"limit": 100, "model": "v1"}, headers=headers_for(worker.settings, org_events.org_id)).json()
     expected_now = reference_scores(events, latest)
     ranked = sorted(((person, score) for person, (_p, score) in expected_now.items() if score > 0), key=lambda entry: (-entry[1], entry[0]))
     assert [(entry["person_id"], entry["score"]) for entry in top["people"]] == ranked

@@ -1,4 +1,8 @@
-"""Writes the scoring read model from goal and social events, inside the transaction of each message."""
+"""Writes the scoring read model from goal and social events, inside the transaction of each message.
+
+Model v1 reads the goal, check-in and interaction rows; model v2 reads the score facts that
+``fact_from_envelope`` derives. Both are written in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ from spm_events.schemas import (
     KeyResultAddedV1,
 )
 from spm_scoring.activities import ActivityKind, Goal, GoalActivity, as_utc, interactions_for
+from spm_scoring.fact_store import bump_org_revision, record_fact
+from spm_scoring.facts import fact_from_envelope
 from spm_scoring.tables import ScoringTables
 
 logger = logging.getLogger(__name__)
@@ -39,6 +45,10 @@ class ScoringProjection:
         payload = parse_payload(envelope)
         occurred_at = as_utc(envelope.time)
         self._advance_org_clock(connection, envelope.orgid, occurred_at)
+        bump_org_revision(connection, self.tables.v2, envelope.orgid)
+        fact = fact_from_envelope(envelope, payload, occurred_at)
+        if fact is not None:
+            record_fact(connection, self.tables.v2, fact)
         if isinstance(payload, GoalCreatedV1):
             self._record_goal(connection, envelope, payload, occurred_at)
         elif isinstance(payload, KeyResultAddedV1):

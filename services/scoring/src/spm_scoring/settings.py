@@ -15,3 +15,7 @@ class ScoringSettings(ServiceSettings):
         pattern=r"^[A-Za-z0-9._-]{1,100}$",
         description="faust app id: the Kafka consumer group and the consumer name the read model records positions under",
     )
+    score_publish_interval_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="How often the worker looks for score changes to publish on spm.scores.v1"
+    )
+    publish_scores: bool = Field(default=True, description="Whether the worker publishes score changes on spm.scores.v1")

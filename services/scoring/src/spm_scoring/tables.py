@@ -16,6 +16,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from spm_scoring.v2_tables import define_v2_tables
+
 ID_LENGTH = 100
 EVENT_ID_LENGTH = 64
 
@@ -103,3 +105,5 @@ class ScoringTables:
             Column("org_id", String(ID_LENGTH), primary_key=True),
             Column("latest_event_time", DateTime(timezone=True), nullable=False),
         )
+
+        self.v2 = define_v2_tables(self.metadata)

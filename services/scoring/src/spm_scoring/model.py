@@ -1,0 +1,109 @@
+"""The scoring model, version 2: components, weights, windows and anti-gaming settings.
+
+An organisation may store its own revisions of this model (see ``model_store``). A stored revision
+never changes, so a model id always names the same formula. Weights are points. A score is the
+weighted mean of its applicable components' values (each 0..1), scaled so that the configured
+weights of a group add up to the score's maximum, which is 100 with the built-in defaults.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+BUILT_IN_V1 = "v1"
+BUILT_IN_V2 = "v2"
+DEFAULT_MODEL_ID = BUILT_IN_V2
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    def weights(self) -> dict[str, float]:
+        return dict(self.model_dump())
+
+
+class PerformanceWeights(_Settings):
+    pace: float = Field(default=40.0, ge=0, le=1000)
+    cadence: float = Field(default=20.0, ge=0, le=1000)
+    confidence_calibration: float = Field(default=20.0, ge=0, le=1000)
+    goals_achieved: float = Field(default=20.0, ge=0, le=1000)
+
+
+class CollaborationWeights(_Settings):
+    distinct_collaborators: float = Field(default=15.0, ge=0, le=1000)
+    accepted_tags: float = Field(default=10.0, ge=0, le=1000)
+    help_on_others_goals: float = Field(default=15.0, ge=0, le=1000)
+    kudos_received: float = Field(default=10.0, ge=0, le=1000)
+    kudos_given: float = Field(default=5.0, ge=0, le=1000)
+    cross_team_share: float = Field(default=10.0, ge=0, le=1000)
+    reciprocity: float = Field(default=10.0, ge=0, le=1000)
+    degree: float = Field(default=15.0, ge=0, le=1000)
+    brokerage: float = Field(default=10.0, ge=0, le=1000)
+
+
+class GoalCollaborationWeights(_Settings):
+    contributors: float = Field(default=30.0, ge=0, le=1000)
+    accepted_tags: float = Field(default=20.0, ge=0, le=1000)
+    comments: float = Field(default=15.0, ge=0, le=1000)
+    kudos: float = Field(default=15.0, ge=0, le=1000)
+    cross_team_contributors: float = Field(default=20.0, ge=0, le=1000)
+
+
+class TeamNetworkWeights(_Settings):
+    mean_degree: float = Field(default=30.0, ge=0, le=1000)
+    mean_brokerage: float = Field(default=20.0, ge=0, le=1000)
+    cross_team_share: float = Field(default=30.0, ge=0, le=1000)
+    internal_density: float = Field(default=20.0, ge=0, le=1000)
+
+
+class HalfSaturationCounts(_Settings):
+    """The count at which a counted component's value reaches 0.5: value = count / (count + half)."""
+
+    distinct_collaborators: float = Field(default=4.0, gt=0, le=10_000)
+    accepted_tags: float = Field(default=2.0, gt=0, le=10_000)
+    help_on_others_goals: float = Field(default=4.0, gt=0, le=10_000)
+    kudos_received: float = Field(default=3.0, gt=0, le=10_000)
+    kudos_given: float = Field(default=3.0, gt=0, le=10_000)
+    contributors: float = Field(default=3.0, gt=0, le=10_000)
+    comments: float = Field(default=4.0, gt=0, le=10_000)
+    kudos: float = Field(default=3.0, gt=0, le=10_000)
+
+
+class ScoringModelV2(BaseModel):
+    """One revision of the version 2 formula, as an organisation configures it."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    formula: str = Field(default="v2", pattern="^v2$")
+    windows_days: tuple[int, ...] = Field(default=(7, 28, 90), min_length=1, max_length=5)
+    default_window_days: int = Field(default=28, ge=1, le=366)
+    performance: PerformanceWeights = PerformanceWeights()
+    collaboration: CollaborationWeights = CollaborationWeights()
+    goal_collaboration: GoalCollaborationWeights = GoalCollaborationWeights()
+    team_network: TeamNetworkWeights = TeamNetworkWeights()
+    half_saturation: HalfSaturationCounts = HalfSaturationCounts()
+    repeat_decay: float = Field(
+        default=0.5, gt=0, le=1,
+        description="The k-th kudos or comment between the same pair in a window counts repeat_decay ** (k - 1)",
+    )
+    min_group_size: int = Field(default=5, ge=2, le=1000, description="Teams with fewer members show no network figure")
+    brokerage_pivots: int = Field(
+        default=64, ge=2, le=10_000, description="Graphs with more people than this get sampled betweenness"
+    )
+    explanation_events: int = Field(default=5, ge=1, le=50, description="Events listed per component")
+
+    @model_validator(mode="after")
+    def check_windows(self) -> ScoringModelV2:
+        if any(days < 1 or days > 366 for days in self.windows_days):
+            raise ValueError("every entry of windows_days must be between 1 and 366")
+        if len(set(self.windows_days)) != len(self.windows_days):
+            raise ValueError("windows_days must not repeat a window")
+        if self.default_window_days not in self.windows_days:
+            raise ValueError("default_window_days must be one of windows_days")
+        groups = (self.performance, self.collaboration, self.goal_collaboration, self.team_network)
+        if any(sum(group.weights().values()) <= 0 for group in groups):
+            raise ValueError("every weight group needs at least one weight above 0")
+        return self
+
+
+DEFAULT_V2_MODEL = ScoringModelV2()
