@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from spm_events.auth import issue_token
 from spm_events.database import create_database_engine
 from spm_events.envelope import Envelope, encode_envelope
+from spm_events.people import person_id_for
 from spm_events.readmodel import KafkaPosition, Outcome
 from spm_events.registry import event_type_for, new_envelope
 from spm_events.schemas import (
@@ -34,6 +35,7 @@ from spm_events.schemas import (
 )
 from spm_social.api import create_app
 from spm_social.domain import graph_id_for
+from spm_social.people import PeopleDirectory, PersonEntry
 from spm_social.projection import FeedProjection
 from spm_social.readmodel import SocialReadModel, open_read_model
 from spm_social.settings import READ_MODEL_FILE, SocialSettings
@@ -286,3 +288,22 @@ class BrokerDelivery:
 @pytest.fixture
 def broker(kafka_bootstrap: str) -> BrokerDelivery:
     return BrokerDelivery(kafka_bootstrap)
+
+
+@pytest.fixture
+def add_people(read_model: SocialReadModel, org_id: str) -> Callable[..., list[str]]:
+    """Return a function that stores active people in the directory by handle and returns their person ids."""
+    directory = PeopleDirectory(read_model.engine)
+
+    def add(*handles: str, org: str | None = None) -> list[str]:
+        organisation = org or org_id
+        entries = [
+            PersonEntry(
+                handle=handle, display_name=handle.title(), email=f"{handle}@example.com", team="growth", manager_handle=None
+            )
+            for handle in handles
+        ]
+        directory.upsert_batch(organisation, entries)
+        return [person_id_for(organisation, handle) for handle in handles]
+
+    return add

@@ -135,27 +135,31 @@ def test_followers_of_goal_without_follows_is_empty(
 
 
 def test_tag_collaborator_returns_201_then_200(
-    client: TestClient, add_known_goal: Callable[..., str], auth_headers: HeadersFor
+    client: TestClient,
+    add_known_goal: Callable[..., str],
+    auth_headers: HeadersFor,
+    add_people: Callable[..., list[str]],
 ) -> None:
     goal_id = add_known_goal()
+    [person_2] = add_people("person-2")
 
     first = client.post(
-        f"/goals/{goal_id}/collaborators", json={"person_id": "person-2"}, headers=auth_headers("person-1")
+        f"/goals/{goal_id}/collaborators", json={"person_id": person_2}, headers=auth_headers("person-1")
     )
     written_after_first = max_notification_id(client)
     second = client.post(
-        f"/goals/{goal_id}/collaborators", json={"person_id": "person-2"}, headers=auth_headers("person-3")
+        f"/goals/{goal_id}/collaborators", json={"person_id": person_2}, headers=auth_headers("person-3")
     )
 
     assert first.status_code == 201
-    assert first.json() == {"goal_id": goal_id, "collaborator_id": "person-2", "tagged_by": "person-1"}
+    assert first.json() == {"goal_id": goal_id, "collaborator_id": person_2, "tagged_by": "person-1"}
     assert second.status_code == 200
     assert second.json()["tagged_by"] == "person-1"
     assert max_notification_id(client) == written_after_first
     [tagged] = published_envelopes(client)
     assert tagged.type == "spm.social.CollaboratorTagged.v1"
     assert tagged.actorid == "person-1"
-    assert tagged.data == {"goal_id": goal_id, "collaborator_id": "person-2"}
+    assert tagged.data == {"goal_id": goal_id, "collaborator_id": person_2}
 
 
 def test_tagging_yourself_returns_422_and_writes_nothing(

@@ -6,6 +6,8 @@ import pytest
 
 from spm_events.auth import Principal
 from spm_social.application import GoalNotFoundError, SocialApplication
+from spm_social.directory_lookup import PeopleLookup
+from spm_social.people import PeopleDirectory
 from spm_social.readmodel import SocialReadModel
 from spm_social.settings import EVENT_STORE_FILE, SocialSettings
 from spm_social.views import SocialViews
@@ -65,18 +67,26 @@ def test_follows_through_two_instances_all_count(
 
 
 def test_graph_survives_a_new_application_instance(
-    settings: SocialSettings, read_model: SocialReadModel, add_known_goal: Callable[..., str], org_id: str
+    settings: SocialSettings,
+    read_model: SocialReadModel,
+    add_known_goal: Callable[..., str],
+    add_people: Callable[..., list[str]],
+    org_id: str,
 ) -> None:
     goal_id = add_known_goal()
-    first = SocialApplication(goal_audiences=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE))
+    [person_2] = add_people("person-2")
+    people = PeopleLookup(read_model.engine, PeopleDirectory(read_model.engine).table)
+    first = SocialApplication(
+        goal_audiences=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE), people=people
+    )
     first.follow_goal(Principal(org_id, "person-1"), goal_id, OCCURRED_AT)
-    first.tag_collaborator(Principal(org_id, "person-1"), goal_id, "person-2", OCCURRED_AT)
+    first.tag_collaborator(Principal(org_id, "person-1"), goal_id, person_2, OCCURRED_AT)
     first.close()
 
     second = SocialApplication(goal_audiences=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE))
     try:
         assert second.get_followers(Principal(org_id, "person-1"), goal_id) == ["person-1"]
-        assert second.get_tagger(org_id, goal_id, "person-2") == "person-1"
+        assert second.get_tagger(org_id, goal_id, person_2) == "person-1"
         assert second.follow_goal(Principal(org_id, "person-1"), goal_id, OCCURRED_AT) is False
     finally:
         second.close()

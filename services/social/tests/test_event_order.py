@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from spm_events.auth import Principal
 from spm_events.database import create_database_engine
 from spm_events.envelope import Envelope, encode_envelope
 from spm_events.readmodel import KafkaPosition, Outcome
@@ -15,6 +16,7 @@ from spm_events.registry import GOALS_TOPIC, SOCIAL_TOPIC, event_type_for
 from spm_social.fanout import as_utc
 from spm_social.projection import FeedProjection
 from spm_social.readmodel import SocialReadModel, open_read_model
+from spm_social.views import SocialViews
 
 ReadModelFactory = Callable[[], SocialReadModel]
 SHUFFLE_SEEDS = range(1, 7)
@@ -217,9 +219,12 @@ def test_social_events_before_goal_reach_owner(
 
     assert event_ids_of(read_model, "owner-1", "goal_followed") == {followed.id}
     assert event_ids_of(read_model, "owner-1", "collaborator_tagged") == {tagged.id}
-    items = read_model.tables.feed_items
-    with read_model.engine.connect() as connection:
-        rows = connection.execute(select(items.c.person_id, items.c.goal_title, items.c.summary)).all()
+    views = SocialViews(read_model)
+    rows = [
+        (person_id, item["goal_title"], item["summary"])
+        for person_id in ("collaborator-1", "follower-1", "owner-1")
+        for item in views.feed_page(Principal(events.org_id, person_id), 10, None).items
+    ]
     assert sorted(rows) == [
         ("collaborator-1", "Ship the mobile app", "You were tagged as a collaborator on 'Ship the mobile app'"),
         ("owner-1", "Ship the mobile app", "A collaborator was tagged on your goal 'Ship the mobile app'"),

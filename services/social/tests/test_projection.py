@@ -2,10 +2,12 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select
 
+from spm_events.auth import Principal
 from spm_events.envelope import encode_envelope
 from spm_events.readmodel import KafkaPosition, Outcome
 from spm_social.projection import FeedProjection
 from spm_social.readmodel import SocialReadModel
+from spm_social.views import SocialViews
 
 ApplyEnvelopes = Callable[..., None]
 
@@ -33,12 +35,11 @@ def test_goal_created_gives_owner_an_item(
     apply_envelopes(events.goal_created("goal-1", "owner-1", title="Ship the mobile app"))
 
     assert feed_kinds(read_model, org_id, "owner-1") == ["goal_created"]
-    items = read_model.tables.feed_items
-    with read_model.engine.connect() as connection:
-        item = connection.execute(select(items).where(items.c.org_id == org_id)).mappings().one()
+    [item] = SocialViews(read_model).feed_page(Principal(org_id, "owner-1"), 10, None).items
     assert item["goal_title"] == "Ship the mobile app"
     assert item["summary"] == "Goal created: Ship the mobile app"
     assert item["actor_id"] == "owner-1"
+    assert item["source"] == "owner"
     assert count_rows(read_model, "known_goals", org_id) == 1
 
 
@@ -60,12 +61,10 @@ def test_check_in_reaches_current_audience_only(
     assert feed_kinds(read_model, org_id, "owner-1")[-1] == "check_in_recorded"
     assert "check_in_recorded" not in feed_kinds(read_model, org_id, "follower-2")
     assert feed_kinds(read_model, org_id, "bystander") == []
-    items = read_model.tables.feed_items
-    with read_model.engine.connect() as connection:
-        summary = connection.execute(
-            select(items.c.summary).where(items.c.person_id == "follower-1", items.c.kind == "check_in_recorded")
-        ).scalar()
-    assert summary == "Check-in on 'Weekly active users': progress 42%"
+    follower_page = SocialViews(read_model).feed_page(Principal(org_id, "follower-1"), 10, None, ["check_in_recorded"])
+    [check_in] = follower_page.items
+    assert check_in["summary"] == "Check-in on 'Weekly active users': progress 42%"
+    assert check_in["source"] == "followed_goal"
 
 
 def test_key_result_reaches_followers_of_that_moment(

@@ -12,7 +12,9 @@ from spm_events.registry import SOCIAL_TOPIC, TOPICS
 from spm_events.relay import Relay, RelayLockHeldError, RelayPositions, create_idempotent_producer, single_active_relay
 from spm_events.topics import ensure_topics
 from spm_social.application import SocialApplication
+from spm_social.directory_lookup import PeopleLookup
 from spm_social.domain import graph_id_for
+from spm_social.people import PeopleDirectory
 from spm_social.readmodel import SocialReadModel
 from spm_social.relay import RELAY_NAME, notification_reader
 from spm_social.settings import EVENT_STORE_FILE, READ_MODEL_FILE, SocialSettings
@@ -57,7 +59,9 @@ async def read_subject(
 @pytest.fixture
 def social(settings: SocialSettings, read_model: SocialReadModel) -> SocialApplication:
     application = SocialApplication(
-        goal_audiences=SocialViews(read_model), env=settings.event_store_env(EVENT_STORE_FILE)
+        goal_audiences=SocialViews(read_model),
+        env=settings.event_store_env(EVENT_STORE_FILE),
+        people=PeopleLookup(read_model.engine, PeopleDirectory(read_model.engine).table),
     )
     yield application
     application.close()
@@ -68,11 +72,13 @@ def test_relay_publishes_follow_tag_unfollow_in_order(
     social: SocialApplication,
     read_model: SocialReadModel,
     add_known_goal: Callable[..., str],
+    add_people: Callable[..., list[str]],
     org_id: str,
 ) -> None:
     goal_id = add_known_goal(owner_id="owner-1")
+    [person_2] = add_people("person-2")
     social.follow_goal(Principal(org_id, "person-1"), goal_id, FOLLOWED_AT)
-    social.tag_collaborator(Principal(org_id, "person-1"), goal_id, "person-2", TAGGED_AT)
+    social.tag_collaborator(Principal(org_id, "person-1"), goal_id, person_2, TAGGED_AT)
     social.unfollow_goal(Principal(org_id, "person-1"), goal_id, UNFOLLOWED_AT)
     positions = RelayPositions(read_model.engine)
     subject = str(graph_id_for(org_id, goal_id))
@@ -103,7 +109,7 @@ def test_relay_publishes_follow_tag_unfollow_in_order(
     assert [envelope.time for envelope in published] == [FOLLOWED_AT, TAGGED_AT, UNFOLLOWED_AT]
     assert [envelope.actorid for envelope in published] == ["person-1", "person-1", "person-1"]
     assert {envelope.orgid for envelope in published} == {org_id}
-    assert published[1].data == {"goal_id": goal_id, "collaborator_id": "person-2"}
+    assert published[1].data == {"goal_id": goal_id, "collaborator_id": person_2}
 
 
 def test_second_relay_on_same_store_is_refused(sqlite_settings: SocialSettings) -> None:

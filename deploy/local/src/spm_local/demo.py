@@ -23,6 +23,7 @@ import httpx
 from spm_events.auth import issue_token
 from spm_events.settings import DEVELOPMENT_JWT_SECRET
 from spm_events.topics import ensure_topics
+from spm_local.directory import upload_people
 from spm_local.importer import import_rows
 from spm_local.kafka import LocalBroker
 from spm_local.okr_csv import OkrRow, read_okr_csv
@@ -119,6 +120,10 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
         goals = stack.enter_context(httpx.Client(base_url=suite.url("goals"), timeout=30))
         social = stack.enter_context(httpx.Client(base_url=suite.url("social"), timeout=30))
         goals.headers["Authorization"] = f"Bearer {importer_token}"
+        social.headers["Authorization"] = f"Bearer {importer_token}"
+        # Tags, mentions and kudos name people of the directory, so it comes first.
+        upload_people(social, people)
+        social.headers.pop("Authorization")
         imported = import_rows(goals, rows, options.org_id)
         _say(f"Imported {len(imported.goal_ids)} objectives and {len(imported.key_result_ids)} key results")
         suite.wait_until_caught_up()

@@ -1,8 +1,8 @@
 """HTTP API of the social service: follows, collaborator tags and personal feeds."""
 
 import logging
+import time
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, AsyncIterator, Callable
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
@@ -14,14 +14,21 @@ from spm_events.database import create_database_engine
 from spm_events.http import BodyLimitMiddleware, add_common_error_handlers
 from spm_events.relay import RelayPositions
 from spm_social.application import ConcurrentChangeError, GoalNotFoundError, SocialApplication
+from spm_social.community_api import add_network_routes
+from spm_social.directory_lookup import PeopleLookup
 from spm_social.domain import SocialGraphError
 from spm_social.event_time import EventTime, event_time_or_now
+from spm_social.feed_api import feed_routes
+from spm_social.interactions_api import add_interaction_error_handlers, interaction_routes
 from spm_social.people import PeopleDirectory
 from spm_social.people_api import people_routes
+from spm_social.ratelimit import SOCIAL_COMMANDS, RateLimit, RateLimiter, rate_limited_principal
 from spm_social.readmodel import FEED_CONSUMER, open_read_model
 from spm_social.relay import RELAY_NAME
 from spm_social.settings import EVENT_STORE_FILE, READ_MODEL_FILE, SocialSettings
-from spm_social.views import FeedCursor, InvalidCursorError, SocialViews
+from spm_social.teams import TeamDirectory
+from spm_social.teams_api import team_routes
+from spm_social.views import InvalidCursorError, SocialViews
 
 logger = logging.getLogger(__name__)
 
@@ -64,31 +71,19 @@ class FollowersResponse(BaseModel):
     followers: list[str]
 
 
-class FeedItem(BaseModel):
-    item_id: str
-    event_id: str
-    kind: str
-    goal_id: str
-    goal_title: str | None
-    key_result_id: str | None
-    actor_id: str
-    summary: str
-    occurred_at: datetime
-    indexed_at: datetime
+def create_app(settings: SocialSettings, rate_limit_clock: Callable[[], float] = time.time) -> FastAPI:
+    """Wire the event store, the read model and the routes into one FastAPI app.
 
-
-class FeedResponse(BaseModel):
-    items: list[FeedItem]
-    next_cursor: str | None
-
-
-def create_app(settings: SocialSettings) -> FastAPI:
-    """Wire the event store, the read model and the routes into one FastAPI app."""
+    ``rate_limit_clock`` returns Unix seconds for the rate limit's windows, so tests can hold time still.
+    """
     read_engine = create_database_engine(settings.sqlalchemy_url(READ_MODEL_FILE))
     views = SocialViews(open_read_model(read_engine, FEED_CONSUMER))
-    social = SocialApplication(goal_audiences=views, env=settings.event_store_env(EVENT_STORE_FILE))
-    relay_positions = RelayPositions(read_engine)
     people = PeopleDirectory(read_engine)
+    social = SocialApplication(
+        goal_audiences=views, env=settings.event_store_env(EVENT_STORE_FILE), people=PeopleLookup(read_engine, people.table)
+    )
+    relay_positions = RelayPositions(read_engine)
+    command_limit = RateLimit(SOCIAL_COMMANDS, settings.rate_limit_commands, settings.rate_limit_window_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -101,16 +96,26 @@ def create_app(settings: SocialSettings) -> FastAPI:
     app.state.social = social
     app.state.views = views
     add_error_handlers(app)
+    add_interaction_error_handlers(app)
     current_principal = principal_dependency(settings.jwt_secret.get_secret_value())
-    app.include_router(command_routes(social, current_principal))
+    rate_limiter = RateLimiter(read_engine, rate_limit_clock)
+    limited_principal = rate_limited_principal(rate_limiter, command_limit, current_principal)
+    app.include_router(command_routes(social, current_principal, limited_principal))
+    app.include_router(interaction_routes(social, current_principal, limited_principal))
     app.include_router(query_routes(social, views, current_principal))
+    app.include_router(feed_routes(views, current_principal))
     app.include_router(internal_routes(social, views, relay_positions))
     app.include_router(people_routes(people, current_principal))
+    add_network_routes(app, social, current_principal, limited_principal)
+    app.include_router(team_routes(TeamDirectory(read_engine), current_principal))
     return app
 
 
-def command_routes(social: SocialApplication, current_principal: Callable[..., Principal]) -> APIRouter:
-    router = APIRouter()
+def command_routes(
+    social: SocialApplication, current_principal: Callable[..., Principal], limited_principal: Callable[..., Principal]
+) -> APIRouter:
+    # Every command counts against the caller's rate limit before its body is checked.
+    router = APIRouter(dependencies=[Depends(limited_principal)])
     CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
     @router.post("/goals/{goal_id}/followers", status_code=status.HTTP_201_CREATED)
@@ -154,16 +159,6 @@ def query_routes(
     def read_followers(goal_id: GoalId, principal: CurrentPrincipal) -> FollowersResponse:
         followers = social.get_followers(principal, goal_id)
         return FollowersResponse(goal_id=goal_id, follower_count=len(followers), followers=followers)
-
-    @router.get("/feed")
-    def read_feed(
-        principal: CurrentPrincipal,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        before: Annotated[str | None, Query(min_length=1, max_length=300)] = None,
-    ) -> FeedResponse:
-        cursor = FeedCursor.decode(before) if before else None
-        page = views.feed_page(principal, limit, cursor)
-        return FeedResponse(items=[FeedItem(**item) for item in page.items], next_cursor=page.next_cursor)
 
     return router
 

@@ -14,7 +14,10 @@ from eventsourcing.persistence import IntegrityError
 
 from spm_events.auth import Principal
 from spm_events.visibility import GoalAudience
+from spm_social.directory_lookup import PeopleLookup
 from spm_social.domain import GoalSocialGraph, graph_id_for
+from spm_social.goal_interactions import GoalInteractions
+from spm_social.network_commands import CommunityCommands, PersonFollowCommands
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +48,17 @@ class ConcurrentChangeError(RuntimeError):
     """Raised when a graph kept changing under a command for every save attempt."""
 
 
-class SocialApplication(Application):
+class SocialApplication(GoalInteractions, CommunityCommands, PersonFollowCommands, Application):
     # The relay reads up to this many notifications per call; eventsourcing rejects larger selections.
     log_section_size = 500
 
-    def __init__(self, goal_audiences: GoalAudiences, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, goal_audiences: GoalAudiences, env: Mapping[str, str] | None = None, people: PeopleLookup | None = None
+    ) -> None:
         super().__init__(env=dict(env or {}))
         self.goal_audiences = goal_audiences
+        # Commands that name a person check the people directory; a relay-only application needs none.
+        self.people = people
         self._graph_locks = [threading.Lock() for _ in range(GRAPH_LOCK_STRIPES)]
 
     def follow_goal(self, actor: Principal, goal_id: str, occurred_at: datetime) -> bool:
@@ -65,8 +72,10 @@ class SocialApplication(Application):
         return self._change_graph(actor.org_id, goal_id, lambda graph: graph.unfollow(actor.person_id, occurred_at))
 
     def tag_collaborator(self, actor: Principal, goal_id: str, collaborator_id: str, occurred_at: datetime) -> bool:
-        """Tag ``collaborator_id`` on a goal the actor may see; return False if they were already tagged."""
+        """Tag an active person of the directory on a goal the actor may see; return False while their tag is open."""
         self._check_goal_is_visible(actor, goal_id)
+        if collaborator_id != actor.person_id:  # the graph rejects tagging yourself with its own message
+            self._check_person_is_active(actor.org_id, collaborator_id, "person_id")
         return self._change_graph(
             actor.org_id, goal_id, lambda graph: graph.tag_collaborator(collaborator_id, actor.person_id, occurred_at)
         )
@@ -112,7 +121,7 @@ class SocialApplication(Application):
         except AggregateNotFoundError:
             return None
 
-    def _check_goal_is_visible(self, principal: Principal, goal_id: str) -> None:
+    def _check_goal_is_visible(self, principal: Principal, goal_id: str) -> GoalAudience:
         # NOTE: the audience comes from the read model, so a change the worker has not applied yet
         # (a goal turned private moments ago) does not stop a command until it is applied.
         audience = self.goal_audiences.audience_of(principal.org_id, goal_id)
@@ -122,3 +131,4 @@ class SocialApplication(Application):
                 principal.org_id, goal_id, principal.person_id, audience is not None,
             )
             raise GoalNotFoundError(principal.org_id, goal_id)
+        return audience

@@ -1,10 +1,12 @@
-"""Feed item recipients, computed from a goal's events alone and decided by event time.
+"""Feed fan-out rules: which channels an activity is published on, who subscribes to a channel when, and why.
 
-A person gets an item for a goal's key result or check-in at event time T when they own the goal,
-were tagged as a collaborator at or before T, or were following it at T. Following at T means that
-the person's last follow or unfollow at or before T is a follow. A follow counts from its own time
-onwards, so a follower gets no items for events before they followed, and none after they left.
-Nothing here depends on the order in which the worker receives the events.
+An activity is one feed-worthy fact (a check-in, a comment, a kudos, a new member, ...). It is
+published on channels: its goal's channel (followers and tagged collaborators), its goal's owners
+channel, the channels of communities the goal was linked to at the activity's time, and the
+channel of the person who acted. A person subscribes to a channel for intervals of event time
+(from a follow to the next unfollow), so an activity at time T reaches the people whose interval
+covers T. Everything here is a pure function of the stored events, so the feeds do not depend on
+the order in which spm.goals.v1 and spm.social.v1 arrive.
 """
 
 from __future__ import annotations
@@ -13,19 +15,94 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-FOLLOWED = "followed"
-UNFOLLOWED = "unfollowed"
-TAGGED = "tagged"
-AUDIENCE_CHANGES = (FOLLOWED, UNFOLLOWED, TAGGED)
-
+# Feed item kinds, the values of the feed's `kind` filter.
 GOAL_CREATED = "goal_created"
 KEY_RESULT_ADDED = "key_result_added"
 CHECK_IN_RECORDED = "check_in_recorded"
 GOAL_FOLLOWED = "goal_followed"
 COLLABORATOR_TAGGED = "collaborator_tagged"
-FAN_OUT_KINDS = (GOAL_CREATED, KEY_RESULT_ADDED, CHECK_IN_RECORDED)
+TAG_ACCEPTED = "tag_accepted"
+COMMENT_POSTED = "comment_posted"
+REACTIONS = "reactions"
+KUDOS_GIVEN = "kudos_given"
+COMMUNITY_GOAL_LINKED = "community_goal_linked"
+MEMBER_JOINED = "member_joined"
+FEED_KINDS = (
+    GOAL_CREATED,
+    KEY_RESULT_ADDED,
+    CHECK_IN_RECORDED,
+    GOAL_FOLLOWED,
+    COLLABORATOR_TAGGED,
+    TAG_ACCEPTED,
+    COMMENT_POSTED,
+    REACTIONS,
+    KUDOS_GIVEN,
+    COMMUNITY_GOAL_LINKED,
+    MEMBER_JOINED,
+)
 
-MAX_SUMMARY_LENGTH = 1200
+# Channel kinds. A channel is a (kind, id) pair: the id is a goal, community or person id.
+GOAL_CHANNEL = "goal"
+GOAL_OWNERS_CHANNEL = "goal_owners"
+COMMUNITY_CHANNEL = "community"
+PERSON_CHANNEL = "person"
+CHANNEL_KINDS = (GOAL_CHANNEL, GOAL_OWNERS_CHANNEL, COMMUNITY_CHANNEL, PERSON_CHANNEL)
+
+# Reasons for a feed item, best first. A reader reached through several channels gets the item
+# once, with the first of their reasons.
+ABOUT_YOU = "about_you"
+OWNER = "owner"
+CO_OWNER = "co_owner"
+COLLABORATOR = "collaborator"
+FOLLOWED_GOAL = "followed_goal"
+COMMUNITY_MEMBER = "community_member"
+FOLLOWED_COMMUNITY = "followed_community"
+FOLLOWED_PERSON = "followed_person"
+SOURCES = (
+    ABOUT_YOU,
+    OWNER,
+    CO_OWNER,
+    COLLABORATOR,
+    FOLLOWED_GOAL,
+    COMMUNITY_MEMBER,
+    FOLLOWED_COMMUNITY,
+    FOLLOWED_PERSON,
+)
+SOURCE_RANK = {source: rank for rank, source in enumerate(SOURCES)}
+
+# The channel each subscription source belongs to. Owners are never read at read time: a goal has
+# at most 21 of them, so writing their items stays cheap.
+CHANNEL_OF_SOURCE = {
+    OWNER: GOAL_OWNERS_CHANNEL,
+    CO_OWNER: GOAL_OWNERS_CHANNEL,
+    COLLABORATOR: GOAL_CHANNEL,
+    FOLLOWED_GOAL: GOAL_CHANNEL,
+    COMMUNITY_MEMBER: COMMUNITY_CHANNEL,
+    FOLLOWED_COMMUNITY: COMMUNITY_CHANNEL,
+    FOLLOWED_PERSON: PERSON_CHANNEL,
+}
+SOURCES_OF_CHANNEL = {
+    kind: tuple(source for source, channel_kind in CHANNEL_OF_SOURCE.items() if channel_kind == kind)
+    for kind in CHANNEL_KINDS
+}
+READ_TIME_ELIGIBLE_SOURCES = (COLLABORATOR, FOLLOWED_GOAL, COMMUNITY_MEMBER, FOLLOWED_COMMUNITY, FOLLOWED_PERSON)
+
+# A subscriber group (one channel and one source) switches from write fan-out to read fan-out
+# once this many distinct people have ever been in it. See the README's "Fan-out" section for the
+# measurements behind the value. A read model keeps the threshold it was created with.
+DEFAULT_READ_TIME_THRESHOLD = 500
+
+# Activity kinds per channel, besides the goal's owners channel (which gets every activity of the
+# goal) and the direct recipient (the person the activity is addressed to, for DIRECT_KINDS).
+GOAL_AUDIENCE_KINDS = frozenset(
+    {GOAL_CREATED, KEY_RESULT_ADDED, CHECK_IN_RECORDED, TAG_ACCEPTED, COMMENT_POSTED, KUDOS_GIVEN}
+)
+PERSON_AUDIENCE_KINDS = frozenset({GOAL_CREATED, CHECK_IN_RECORDED, COMMENT_POSTED, KUDOS_GIVEN})
+COMMUNITY_AUDIENCE_KINDS = GOAL_AUDIENCE_KINDS
+DIRECT_KINDS = frozenset({COLLABORATOR_TAGGED, KUDOS_GIVEN, REACTIONS})
+REACTION_GOAL_TARGET = "goal"
+# Kinds whose subject and actor get no item, because nobody needs news of their own follow or join.
+SUBJECT_SKIPPED_KINDS = frozenset({GOAL_FOLLOWED, MEMBER_JOINED})
 
 
 def as_utc(value: datetime) -> datetime:
@@ -33,142 +110,172 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-@dataclass(frozen=True)
-class GoalFacts:
-    """The goal details from its GoalCreated. Title and owner are None until that event is applied."""
+def as_utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)
 
-    goal_id: str
-    title: str | None
-    owner_id: str | None
 
-    @property
-    def display_title(self) -> str:
-        return self.title or self.goal_id
+@dataclass(frozen=True, order=True)
+class Channel:
+    kind: str
+    channel_id: str
 
 
 @dataclass(frozen=True)
-class AudienceChange:
-    """A follow, unfollow or collaborator tag of one person on one goal."""
+class Activity:
+    """The facts of one activity that decide who receives it."""
 
     event_id: str
-    person_id: str
-    change: str
+    kind: str
+    occurred_at: datetime
     actor_id: str
+    goal_id: str | None
+    community_id: str | None
+    subject_id: str | None
+    # The person the activity is addressed to (for DIRECT_KINDS): the tagged person, the kudos
+    # receiver, or the author of the check-in or comment that got reactions.
+    direct_recipient_id: str | None
+    target_kind: str | None = None
+
+
+def channels_of(activity: Activity, linked_community_ids: Iterable[str]) -> list[Channel]:
+    """Return the channels an activity is published on; ``linked_community_ids`` are the goal's links at its time."""
+    channels = []
+    if activity.kind == REACTIONS:
+        # Reactions to the goal go to its owners; reactions to a check-in or comment, to its author alone.
+        is_about_goal = activity.target_kind == REACTION_GOAL_TARGET and activity.goal_id is not None
+        return [Channel(GOAL_OWNERS_CHANNEL, activity.goal_id)] if is_about_goal else []  # type: ignore[arg-type]
+    if activity.goal_id is not None:
+        channels.append(Channel(GOAL_OWNERS_CHANNEL, activity.goal_id))
+    if activity.goal_id is not None and activity.kind in GOAL_AUDIENCE_KINDS:
+        channels.append(Channel(GOAL_CHANNEL, activity.goal_id))
+    if activity.kind in PERSON_AUDIENCE_KINDS:
+        channels.append(Channel(PERSON_CHANNEL, activity.actor_id))
+    if activity.kind in COMMUNITY_AUDIENCE_KINDS:
+        channels.extend(Channel(COMMUNITY_CHANNEL, community_id) for community_id in sorted(set(linked_community_ids)))
+    if activity.kind in (MEMBER_JOINED, COMMUNITY_GOAL_LINKED) and activity.community_id is not None:
+        channels.append(Channel(COMMUNITY_CHANNEL, activity.community_id))
+    return channels
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A half-open span of event time [starts_at, ends_at); None is unbounded on that side."""
+
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+    def covers(self, moment: datetime) -> bool:
+        after_start = self.starts_at is None or self.starts_at <= moment
+        before_end = self.ends_at is None or moment < self.ends_at
+        return after_start and before_end
+
+
+ALWAYS = Interval(None, None)
+
+
+@dataclass(frozen=True)
+class MembershipChange:
+    """A start (follow, tag, join, link) or an end (unfollow, decline, leave, untag, unlink) of one membership."""
+
+    event_id: str
+    starts: bool
     occurred_at: datetime
     aggregate_version: int
 
     @property
-    def order_key(self) -> tuple[datetime, int, str]:
-        # All changes of a goal come from its one social graph aggregate, so the aggregate version
-        # orders two changes with the same event time as the graph recorded them.
-        return (self.occurred_at, self.aggregate_version, self.event_id)
+    def order_key(self) -> tuple[int, datetime, str]:
+        # Every change of one membership comes from one aggregate (a goal's social graph, a
+        # community, a person's follow graph), so its version is the order in which it was recorded.
+        return (self.aggregate_version, self.occurred_at, self.event_id)
+
+
+def intervals_from(changes: Iterable[MembershipChange]) -> list[Interval]:
+    """Return the spans of event time during which the membership held, in the order recorded.
+
+    A change whose event time lies before the previous change's counts from that previous time, so
+    a backdated unfollow ends the follow at the follow's own time instead of leaving it open.
+    """
+    intervals = []
+    opened_at: datetime | None = None
+    is_open = False
+    latest: datetime | None = None
+    for change in sorted(changes, key=lambda change: change.order_key):
+        moment = change.occurred_at if latest is None else max(latest, change.occurred_at)
+        latest = moment
+        if change.starts and not is_open:
+            is_open, opened_at = True, moment
+        elif not change.starts and is_open:
+            is_open = False
+            if opened_at is not None and opened_at < moment:
+                intervals.append(Interval(opened_at, moment))
+    if is_open:
+        intervals.append(Interval(opened_at, None))
+    return intervals
+
+
+def first_difference(old: list[Interval], new: list[Interval]) -> datetime | None:
+    """Return the earliest event time from which two different interval lists may disagree; None means always.
+
+    Intervals are disjoint and sorted, so membership at T counts the starts and the ends at or
+    before T. Two lists with the same bounds before T therefore agree before T.
+    """
+    changed_starts = {interval.starts_at for interval in old} ^ {interval.starts_at for interval in new}
+    if None in changed_starts:
+        return None
+    changed_ends = {interval.ends_at for interval in old} ^ {interval.ends_at for interval in new}
+    # An open end lies after every event time, so it moves nothing earlier.
+    candidates = changed_starts | (changed_ends - {None})
+    return min(candidates) if candidates else None  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)
-class GoalEvent:
-    """A goal event that fans out to the goal's audience: its creation, a key result or a check-in."""
-
-    event_id: str
-    kind: str
-    actor_id: str
-    key_result_id: str | None
-    progress: float | None
-    occurred_at: datetime
-
-
-@dataclass(frozen=True)
-class PlannedItem:
-    """A feed item that the stored events call for, without the wall-clock indexed_at added on insert."""
+class Subscription:
+    """One interval during which a person received a channel's activities, and the reason they did."""
 
     person_id: str
-    event_id: str
-    kind: str
-    key_result_id: str | None
-    actor_id: str
-    summary: str
-    occurred_at: datetime
+    channel: Channel
+    source: str
+    interval: Interval
 
 
-class GoalAudience:
-    """The audience history of one goal: who was following or tagged at any event time."""
+@dataclass(frozen=True)
+class Delivery:
+    """The reason one reader gets one activity: the source and the goal, community or person behind it."""
 
-    def __init__(self, owner_id: str | None, changes: Iterable[AudienceChange]) -> None:
-        self.owner_id = owner_id
-        self.changes = sorted(changes, key=lambda change: change.order_key)
+    source: str
+    source_id: str | None
 
-    def people(self) -> set[str]:
-        """Return everyone who could be in the audience at some time: the owner and every changed person."""
-        everyone = {change.person_id for change in self.changes}
-        if self.owner_id is not None:
-            everyone.add(self.owner_id)
-        return everyone
-
-    def contains(self, person_id: str, at: datetime) -> bool:
-        """Return whether the person owns the goal, was tagged at or before ``at``, or was following at ``at``."""
-        if person_id == self.owner_id:
-            return True
-        following = False
-        for change in self.changes:
-            if change.occurred_at > at:
-                break
-            if change.person_id != person_id:
-                continue
-            if change.change == TAGGED:
-                return True
-            following = change.change == FOLLOWED
-        return following
+    @property
+    def rank(self) -> tuple[int, str]:
+        return (SOURCE_RANK[self.source], self.source_id or "")
 
 
-def plan_goal_event_items(
-    goal: GoalFacts, event: GoalEvent, audience: GoalAudience, key_result_titles: Mapping[str, str]
-) -> list[PlannedItem]:
-    """Return the items of one goal event: the owner's for its creation, the audience's at its time otherwise."""
-    if event.kind == GOAL_CREATED:
-        recipients = [goal.owner_id] if goal.owner_id is not None else []
-        summary = f"Goal created: {goal.display_title}"
-    else:
-        recipients = sorted(person for person in audience.people() if audience.contains(person, event.occurred_at))
-        summary = _goal_event_summary(goal, event, key_result_titles)
-    return [
-        _planned(person, event.event_id, event.kind, event.actor_id, summary, event.occurred_at, event.key_result_id)
-        for person in recipients
-    ]
+def plan_deliveries(
+    activity: Activity,
+    channels: Iterable[Channel],
+    subscriptions: Mapping[Channel, Iterable[Subscription]],
+    people: frozenset[str] | None = None,
+) -> dict[str, Delivery]:
+    """Return who receives the activity and why, keeping each person's best reason.
 
+    ``subscriptions`` contains the written (not read-time) subscriptions of the channels. ``people``
+    narrows the result to those persons when given.
+    """
+    best: dict[str, Delivery] = {}
 
-def plan_audience_change_items(goal: GoalFacts, change: AudienceChange) -> list[PlannedItem]:
-    """Return the notification items of one audience change. An unfollow has none."""
-    owner_id = goal.owner_id
-    if change.change == FOLLOWED:
-        # The owner hears of each new follower, except of their own follow.
-        if owner_id is None or owner_id in (change.person_id, change.actor_id):
-            return []
-        summary = f"Your goal '{goal.display_title}' has a new follower"
-        return [_planned(owner_id, change.event_id, GOAL_FOLLOWED, change.actor_id, summary, change.occurred_at)]
-    if change.change != TAGGED:
-        return []
-    summaries = {change.person_id: f"You were tagged as a collaborator on '{goal.display_title}'"}
-    if owner_id is not None and owner_id != change.person_id:
-        summaries[owner_id] = f"A collaborator was tagged on your goal '{goal.display_title}'"
-    return [
-        _planned(person, change.event_id, COLLABORATOR_TAGGED, change.actor_id, summary, change.occurred_at)
-        for person, summary in summaries.items()
-    ]
+    def offer(person_id: str, delivery: Delivery) -> None:
+        if people is not None and person_id not in people:
+            return
+        if activity.kind in SUBJECT_SKIPPED_KINDS and person_id in (activity.subject_id, activity.actor_id):
+            return
+        current = best.get(person_id)
+        if current is None or delivery.rank < current.rank:
+            best[person_id] = delivery
 
-
-def _goal_event_summary(goal: GoalFacts, event: GoalEvent, key_result_titles: Mapping[str, str]) -> str:
-    key_result_title = key_result_titles.get(event.key_result_id or "") or event.key_result_id
-    if event.kind == KEY_RESULT_ADDED:
-        return f"Key result added to '{goal.display_title}': {key_result_title}"
-    return f"Check-in on '{key_result_title}': progress {event.progress or 0.0:.0%}"
-
-
-def _planned(
-    person_id: str,
-    event_id: str,
-    kind: str,
-    actor_id: str,
-    summary: str,
-    occurred_at: datetime,
-    key_result_id: str | None = None,
-) -> PlannedItem:
-    return PlannedItem(person_id, event_id, kind, key_result_id, actor_id, summary[:MAX_SUMMARY_LENGTH], occurred_at)
+    for channel in channels:
+        for subscription in subscriptions.get(channel, ()):
+            if subscription.interval.covers(activity.occurred_at):
+                offer(subscription.person_id, Delivery(subscription.source, channel.channel_id))
+    if activity.kind in DIRECT_KINDS and activity.direct_recipient_id is not None:
+        offer(activity.direct_recipient_id, Delivery(ABOUT_YOU, None))
+    return best

@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from spm_events.database import create_tables
 from spm_events.people import person_id_for
+from spm_social.teams import define_teams_table, find_unknown_team
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class PeopleDirectory:
         self.engine = engine
         metadata = MetaData()
         self.table = define_people_table(metadata)
+        self.teams = define_teams_table(metadata)
         create_tables(metadata, engine)
 
     def upsert_batch(self, org_id: str, entries: list[PersonEntry]) -> BatchResult:
@@ -107,6 +109,12 @@ class PeopleDirectory:
             managers = self._manager_handles(connection, org_id)
             existing = self._rows_by_handle(connection, org_id, [entry.handle for entry in entries])
             check_batch(entries, managers)
+            unknown_team = find_unknown_team(connection, self.teams, org_id, [entry.team for entry in entries])
+            if unknown_team is not None:
+                row, team = unknown_team
+                raise PeopleBatchError(
+                    row, "team", f"team {team!r} is not a team of the organisation; add it with POST /teams/batch first"
+                )
             now = datetime.now(timezone.utc)
             rows = [self._row_of(org_id, entry, now) for entry in entries]
             changed = [row for row in rows if _differs(existing.get(str(row["handle"])), row)]

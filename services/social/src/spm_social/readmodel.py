@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, fields
 
 from sqlalchemy import (
     Boolean,
-    CheckConstraint,
     Column,
     Connection,
     Date,
     DateTime,
     Engine,
-    Float,
-    Index,
     Integer,
     MetaData,
     String,
+    Insert,
     Table,
-    UniqueConstraint,
+    select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from spm_events.readmodel import PositionedReadModel
 from spm_events.visibility import VISIBILITIES
-from spm_social.fanout import AUDIENCE_CHANGES, FAN_OUT_KINDS
+from spm_social.fanout import DEFAULT_READ_TIME_THRESHOLD
+from spm_social.feedtables import define_feed_tables, one_of
+
+logger = logging.getLogger(__name__)
 
 # The consumer name under which the feed worker records its Kafka positions. It stays fixed when
 # the faust app id changes, so positions belong to the read model rather than to a consumer group.
 FEED_CONSUMER = "social-feed"
+READ_TIME_THRESHOLD_SETTING = "read_time_threshold"
 
 # Roles of the people who see a goal at every visibility (the goal's insiders).
 OWNER = "owner"
@@ -37,20 +40,25 @@ COLLABORATOR = "collaborator"
 GOAL_PEOPLE_ROLES = (OWNER, CO_OWNER, COLLABORATOR)
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
-    return CheckConstraint(f"{column} IN ({', '.join(repr(value) for value in values)})")
-
-
 @dataclass(frozen=True)
 class SocialTables:
     known_goals: Table
     key_results: Table
-    audience_changes: Table
-    fan_out_events: Table
-    feed_items: Table
     goal_visibility: Table
     goal_people: Table
     goal_teams: Table
+    audience_changes: Table
+    subscriptions: Table
+    audience_groups: Table
+    link_changes: Table
+    goal_links: Table
+    activities: Table
+    channel_activities: Table
+    feed_items: Table
+    comments: Table
+    reactions: Table
+    communities: Table
+    settings: Table
 
 
 def define_social_tables(metadata: MetaData) -> SocialTables:
@@ -74,59 +82,15 @@ def define_social_tables(metadata: MetaData) -> SocialTables:
         Column("goal_id", String(100), nullable=False),
         Column("title", String(500), nullable=False),
     )
-    # Every follow, unfollow and tag with its event time, so the audience at any time can be
-    # recomputed when an event arrives late.
-    audience_changes = Table(
-        "audience_changes",
-        metadata,
-        Column("org_id", String(100), primary_key=True),
-        Column("event_id", String(64), primary_key=True),
-        Column("goal_id", String(100), nullable=False),
-        Column("person_id", String(100), nullable=False),
-        Column("change", String(20), nullable=False),
-        Column("actor_id", String(100), nullable=False),
-        Column("occurred_at", DateTime(timezone=True), nullable=False),
-        Column("aggregate_version", Integer, nullable=False),
-        _one_of("change", AUDIENCE_CHANGES),
-        Index("ix_audience_changes_goal", "org_id", "goal_id", "person_id"),
-    )
-    # The goal events that fan out to the audience, kept so that a late follow or tag can backfill.
-    fan_out_events = Table(
-        "fan_out_events",
-        metadata,
-        Column("org_id", String(100), primary_key=True),
-        Column("event_id", String(64), primary_key=True),
-        Column("goal_id", String(100), nullable=False),
-        Column("kind", String(50), nullable=False),
-        Column("actor_id", String(100), nullable=False),
-        Column("key_result_id", String(100), nullable=True),
-        Column("progress", Float, nullable=True),
-        Column("occurred_at", DateTime(timezone=True), nullable=False),
-        _one_of("kind", FAN_OUT_KINDS),
-        Index("ix_fan_out_events_goal", "org_id", "goal_id", "key_result_id"),
-    )
-    feed_items = Table(
-        "feed_items",
-        metadata,
-        Column("item_id", String(64), primary_key=True),
-        Column("org_id", String(100), nullable=False),
-        Column("person_id", String(100), nullable=False),
-        Column("event_id", String(64), nullable=False),
-        Column("kind", String(50), nullable=False),
-        Column("goal_id", String(100), nullable=False),
-        Column("goal_title", String(500), nullable=True),
-        Column("key_result_id", String(100), nullable=True),
-        Column("actor_id", String(100), nullable=False),
-        Column("summary", String(1200), nullable=False),
-        Column("occurred_at", DateTime(timezone=True), nullable=False),
-        Column("indexed_at", DateTime(timezone=True), nullable=False),
-        UniqueConstraint("person_id", "event_id", name="uq_feed_items_person_event"),
-        Index("ix_feed_items_page", "org_id", "person_id", "occurred_at", "item_id"),
-        Index("ix_feed_items_goal", "org_id", "goal_id", "person_id"),
-    )
     goal_visibility, goal_people, goal_teams = _define_goal_audience_tables(metadata)
+    feed = define_feed_tables(metadata)
     return SocialTables(
-        known_goals, key_results, audience_changes, fan_out_events, feed_items, goal_visibility, goal_people, goal_teams
+        known_goals,
+        key_results,
+        goal_visibility,
+        goal_people,
+        goal_teams,
+        **{field.name: getattr(feed, field.name) for field in fields(feed)},
     )
 
 
@@ -145,7 +109,7 @@ def _define_goal_audience_tables(metadata: MetaData) -> tuple[Table, Table, Tabl
         Column("visibility_version", Integer, nullable=False),
         Column("owners_version", Integer, nullable=False),
         # A CHECK passes on NULL, so the visibility may stay unset until its first fact arrives.
-        _one_of("visibility", VISIBILITIES),
+        one_of("visibility", VISIBILITIES),
     )
     # The owner and co-owners of the winning owners fact, and every tagged collaborator.
     goal_people = Table(
@@ -155,7 +119,7 @@ def _define_goal_audience_tables(metadata: MetaData) -> tuple[Table, Table, Tabl
         Column("goal_id", String(100), primary_key=True),
         Column("person_id", String(100), primary_key=True),
         Column("role", String(20), primary_key=True),
-        _one_of("role", GOAL_PEOPLE_ROLES),
+        one_of("role", GOAL_PEOPLE_ROLES),
     )
     # The goal's own team and its contributing teams, from its GoalCreated.
     goal_teams = Table(
@@ -178,23 +142,59 @@ class SocialReadModel:
         return self.positioned.engine
 
 
-def open_read_model(engine: Engine, consumer: str = FEED_CONSUMER) -> SocialReadModel:
-    """Define the social tables and the position tables in one metadata and create any that are missing."""
+def open_read_model(
+    engine: Engine, consumer: str = FEED_CONSUMER, read_time_threshold: int = DEFAULT_READ_TIME_THRESHOLD
+) -> SocialReadModel:
+    """Define the social tables and the position tables in one metadata and create any that are missing.
+
+    ``read_time_threshold`` is stored when the read model is new. An existing read model keeps the
+    value it was built with, because items already written depend on it.
+    """
     metadata = MetaData()
     tables = define_social_tables(metadata)
     positioned = PositionedReadModel(engine, metadata, consumer)
     positioned.create_tables()
+    with engine.begin() as connection:
+        setting = {"name": READ_TIME_THRESHOLD_SETTING, "value": read_time_threshold}
+        insert_ignoring_duplicates(connection, tables.settings, setting)
+        stored = stored_read_time_threshold(connection, tables)
+    if stored != read_time_threshold:
+        logger.warning(
+            "read model keeps read_time_threshold=%s, not %s; rebuild it to change the threshold",
+            stored, read_time_threshold,
+        )
     return SocialReadModel(positioned, tables)
 
 
-def insert_ignoring_duplicates(connection: Connection, table: Table, values: dict[str, object]) -> None:
-    """Insert one row unless a row with the same primary key or unique columns exists."""
-    insert_many_ignoring_duplicates(connection, table, [values])
+def stored_read_time_threshold(connection: Connection, tables: SocialTables) -> int:
+    """Return the number of people from which a subscriber group is read at read time in this read model."""
+    settings = tables.settings
+    value = connection.execute(
+        select(settings.c.value).where(settings.c.name == READ_TIME_THRESHOLD_SETTING)
+    ).scalar()
+    return DEFAULT_READ_TIME_THRESHOLD if value is None else int(value)
+
+
+def insert_ignoring_duplicates(connection: Connection, table: Table, values: dict[str, object]) -> bool:
+    """Insert one row unless a row with the same primary key or unique columns exists; return whether it did."""
+    return connection.execute(_insert_ignoring(connection, table), values).rowcount == 1
 
 
 def insert_many_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict[str, object]]) -> None:
     """Insert rows in one statement, skipping each whose primary key or unique columns exist already."""
     if not rows:
         return
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    connection.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
+    connection.execute(_insert_ignoring(connection, table), rows)
+
+
+_INSERTS_IGNORING: dict[tuple[str, Table], Insert] = {}
+
+
+def _insert_ignoring(connection: Connection, table: Table) -> Insert:
+    # One statement object per table lets SQLAlchemy reuse its compiled form on every call.
+    key = (connection.dialect.name, table)
+    statement = _INSERTS_IGNORING.get(key)
+    if statement is None:
+        dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        statement = _INSERTS_IGNORING[key] = dialect_insert(table).on_conflict_do_nothing()
+    return statement

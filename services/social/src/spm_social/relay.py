@@ -12,6 +12,8 @@ from spm_events.relay import NotificationBatch, ReadNotifications
 from spm_events.schemas import CollaboratorTaggedV1, GoalFollowedV1, GoalUnfollowedV1, Payload
 from spm_social.application import SocialApplication
 from spm_social.domain import GoalSocialGraph
+from spm_social.interaction_events import goal_interaction_payload
+from spm_social.network_events import is_network_event, network_integration_payload
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,11 @@ def integration_payload(domain_event: object) -> Payload | None:
     """Return the integration payload of a domain event, or None for an event that is not published."""
     if isinstance(domain_event, GoalSocialGraph.Started):
         return None
+    if is_network_event(domain_event):
+        return network_integration_payload(domain_event)
+    interaction_payload = goal_interaction_payload(domain_event)
+    if interaction_payload is not None:
+        return interaction_payload
     if isinstance(domain_event, GoalSocialGraph.GoalFollowed):
         return GoalFollowedV1(goal_id=domain_event.goal_id, follower_id=domain_event.follower_id)
     if isinstance(domain_event, GoalSocialGraph.GoalUnfollowed):

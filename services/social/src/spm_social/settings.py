@@ -19,3 +19,11 @@ class SocialSettings(ServiceSettings):
         max_length=100,
         description="faust app id of the feed worker, which is also its Kafka consumer group",
     )
+    rate_limit_commands: int = Field(
+        default=60,
+        ge=1,
+        description="Most social commands one person may send per rate-limit window; more get 429",
+    )
+    rate_limit_window_seconds: int = Field(
+        default=10, ge=1, le=3600, description="Length of the fixed rate-limit window, in seconds"
+    )

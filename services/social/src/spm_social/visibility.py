@@ -90,13 +90,23 @@ def record_owners(
 
 
 def record_collaborator(
-    connection: Connection, tables: SocialTables, org_id: str, goal_id: str, person_id: str
+    connection: Connection, tables: SocialTables, org_id: str, goal_id: str, person_id: str, is_insider: bool
 ) -> None:
-    """Add a tagged collaborator to the goal's insiders. Tags only add, so their order does not matter."""
-    insert_ignoring_duplicates(
-        connection,
-        tables.goal_people,
-        {"org_id": org_id, "goal_id": goal_id, "person_id": person_id, "role": COLLABORATOR},
+    """Add or remove a collaborator among the goal's insiders.
+
+    ``is_insider`` comes from all the person's tag changes of the goal (tagged until declined,
+    left or untagged), so the result does not depend on the order in which they arrived.
+    """
+    people = tables.goal_people
+    if is_insider:
+        insert_ignoring_duplicates(
+            connection, people, {"org_id": org_id, "goal_id": goal_id, "person_id": person_id, "role": COLLABORATOR}
+        )
+        return
+    connection.execute(
+        delete(people).where(
+            *_goal_key(people, org_id, goal_id), people.c.person_id == person_id, people.c.role == COLLABORATOR
+        )
     )
 
 
@@ -135,23 +145,46 @@ def visible_goal(
 
     It mirrors ``GoalAudience.can_see`` and also hides a goal whose GoalCreated has not been applied.
     """
+    return visible_goal_for(
+        tables,
+        org_id_column,
+        goal_id_column,
+        is_admin=reader.is_admin,
+        person_id=reader.person_id,
+        team_names=sorted(reader.teams) or None,
+    )
+
+
+def visible_goal_for(
+    tables: SocialTables,
+    org_id_column: ColumnElement[str],
+    goal_id_column: ColumnElement[str],
+    *,
+    is_admin: bool,
+    person_id: ColumnElement[str] | str,
+    team_names: ColumnElement[object] | list[str] | None,
+) -> ColumnElement[bool]:
+    """Build the condition of ``visible_goal`` from the reader's parts, which may be bound parameters.
+
+    A statement built from bound parameters is built once and reused for every reader of the same shape.
+    """
     access = tables.goal_visibility
     people = tables.goal_people
     teams = tables.goal_teams
-    if reader.is_admin:
+    if is_admin:
         may_see = true()
     else:
         is_insider = exists().where(
             people.c.org_id == access.c.org_id,
             people.c.goal_id == access.c.goal_id,
-            people.c.person_id == reader.person_id,
+            people.c.person_id == person_id,
         )
         may_see = or_(access.c.visibility == "organisation", is_insider)
-        if reader.teams:
+        if team_names is not None:
             shares_a_team = exists().where(
                 teams.c.org_id == access.c.org_id,
                 teams.c.goal_id == access.c.goal_id,
-                teams.c.team.in_(sorted(reader.teams)),
+                teams.c.team.in_(team_names),
             )
             may_see = or_(may_see, (access.c.visibility == "team") & shares_a_team)
     return exists().where(
