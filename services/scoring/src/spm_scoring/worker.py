@@ -39,9 +39,12 @@ def create_worker_app(settings: ScoringSettings) -> faust.App:
 def attach_score_publisher(app: faust.App, publisher: ScorePublisher, settings: ScoringSettings) -> None:
     """Run the publisher on a faust timer, with one idempotent producer for the worker's lifetime."""
     producers: list[IdempotentProducer] = []
+    shutting_down: list[bool] = []
 
     @app.timer(interval=settings.score_publish_interval_seconds, name="publish-score-changes")
     async def publish_score_changes() -> None:
+        if shutting_down:
+            return
         if not producers:
             producer = create_idempotent_producer(settings.kafka_bootstrap)
             try:
@@ -56,12 +59,14 @@ def attach_score_publisher(app: faust.App, publisher: ScorePublisher, settings: 
         except KafkaError as error:
             # Nothing was recorded, so the same changes, with the same event ids, go out on a later tick.
             logger.warning("failed to publish score changes, retrying on the next tick: %r", error)
-            stale = producers.pop()
-            await stale.stop()
+            # On shutdown the producer may already be gone: stop_score_producer took it.
+            if producers:
+                await producers.pop().stop()
         except DBAPIError as error:
             logger.warning("database error while publishing score changes, retrying on the next tick: %s", error)
 
     @app.on_before_shutdown.connect
     async def stop_score_producer(sender: faust.App, **_: object) -> None:
+        shutting_down.append(True)
         while producers:
             await producers.pop().stop()
