@@ -1,4 +1,4 @@
-"""The goals worker against the real broker: a person tagged in social sees a private goal until untagged."""
+"""The goals worker against the real broker: a person tagged in social may read a private goal until untagged."""
 
 from __future__ import annotations
 

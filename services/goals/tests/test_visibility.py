@@ -1,4 +1,4 @@
-"""Who sees and who changes a goal: visibility, owners, co-owners, collaborators and admins, on both backends."""
+"""Read and change access to a goal: visibility, owners, co-owners, collaborators and admins, on both backends."""
 
 from __future__ import annotations
 
@@ -103,7 +103,8 @@ def test_visibility_matrix(backend_client: TestClient, auth_header: AuthHeader, 
             assert read.json() == backend_client.get(f"/goals/{uuid.uuid4()}", headers=headers).json() | {
                 "detail": read.json()["detail"]
             }
-            assert goal_id in read.json()["detail"] and "not found" in read.json()["detail"]
+            assert goal_id in read.json()["detail"]
+            assert "not found" in read.json()["detail"]
 
 
 def test_hidden_goal_answers_like_a_missing_one(backend_client: TestClient, auth_header: AuthHeader) -> None:

@@ -615,7 +615,7 @@ class GoalsApplication(Application):
         return changes
 
     def link_filter(self, org_id: str, reader: Principal | None) -> Callable[[uuid.UUID], bool]:
-        """Return a check of whether ``reader`` may see the goal with a given id, remembering each answer."""
+        """Return a check of whether ``reader`` may see the goal with a given id, caching each result."""
         if reader is None or reader.is_admin:
             return lambda _: True
         seen: dict[uuid.UUID, bool] = {}
