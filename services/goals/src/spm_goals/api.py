@@ -53,7 +53,7 @@ from spm_goals.relay import RELAY_NAME
 from spm_goals.settings import EVENT_STORE_FILE, READ_DATABASE_FILE, GoalsSettings
 from spm_goals.tree import alignment_tree
 from spm_goals.views import check_in_history_view, check_in_view, goal_view, key_result_view
-from spm_goals.writes import GuardedWrites, etag_for
+from spm_goals.writes import GuardedWrites, WriteRequest, etag_for
 
 
 logger = logging.getLogger(__name__)
@@ -99,6 +99,23 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     current_principal = principal_dependency(settings.jwt_secret.get_secret_value())
 
     PrincipalDependency = Annotated[Principal, Depends(current_principal)]
+
+    def goal_write(
+        request: Request,
+        principal: PrincipalDependency,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> WriteRequest:
+        return WriteRequest(request, principal, if_match, idempotency_key)
+
+    def new_goal_write(
+        request: Request, principal: PrincipalDependency, idempotency_key: IdempotencyKeyHeader = None
+    ) -> WriteRequest:
+        return WriteRequest(request, principal, None, idempotency_key)
+
+    # A write to an existing goal takes If-Match and Idempotency-Key. Creating a goal takes only the key.
+    GoalWrite = Annotated[WriteRequest, Depends(goal_write)]
+    NewGoalWrite = Annotated[WriteRequest, Depends(new_goal_write)]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -150,35 +167,30 @@ def create_app(settings: GoalsSettings) -> FastAPI:
         responses={200: {"model": GoalOut, "description": "A goal with this external_ref exists; it is returned unchanged"}, **error_responses(401, 403, 409, 413, 422)},
         summary="Create a goal",
     )
-    def create_goal(
-        body: CreateGoalBody,
-        principal: PrincipalDependency,
-        request: Request,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> JSONResponse:
+    def create_goal(body: CreateGoalBody, write: NewGoalWrite) -> JSONResponse:
         new = NewObjective(
             title=body.title,
             team=body.team,
             period=body.period.to_period(),
-            owner_id=body.owner_id or principal.person_id,
+            owner_id=body.owner_id or write.person_id,
             co_owner_ids=tuple(body.co_owner_ids),
             level=body.level,
             visibility=body.visibility,
             parent_goal_id=body.parent_goal_id,
             contributing_teams=tuple(body.contributing_teams),
             external_ref=body.external_ref,
-            occurred_at=body.occurred_at or datetime.now(timezone.utc),
+            occurred_at=body.event_time(),
             status=body.status,
         )
 
         def create(guard: WriteGuard) -> tuple[int, Any, int]:
             objective, created = goals.create_objective(
-                principal.org_id, principal.person_id, new, guard.request, reader=principal
+                write.org_id, write.person_id, new, guard.request, reader=write.principal
             )
-            shows = goals.link_filter(principal.org_id, principal)
+            shows = goals.link_filter(write.org_id, write.principal)
             return _created_or_ok(created), goal_view(objective, shows), objective.version
 
-        return writes.run(request, principal, body, None, idempotency_key, create)
+        return writes.run(write, body, create)
 
     @app.post(
         "/goals/{goal_id}/key-results",
@@ -187,32 +199,25 @@ def create_app(settings: GoalsSettings) -> FastAPI:
         responses={200: {"model": KeyResultWithGoalOut, "description": "A key result with this external_ref exists; it is returned unchanged"}, **WRITE_ERRORS},
         summary="Add a key result to a goal",
     )
-    def add_key_result(
-        goal_id: uuid.UUID,
-        body: AddKeyResultBody,
-        principal: PrincipalDependency,
-        request: Request,
-        if_match: IfMatchHeader = None,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> JSONResponse:
+    def add_key_result(goal_id: uuid.UUID, body: AddKeyResultBody, write: GoalWrite) -> JSONResponse:
         new = NewKeyResult(
             title=body.title,
             metric=body.metric,
             start_value=body.start_value,
             target_value=body.target_value,
             external_ref=body.external_ref,
-            occurred_at=body.occurred_at or datetime.now(timezone.utc),
+            occurred_at=body.event_time(),
             unit=body.unit,
             weight=body.weight,
         )
 
         def add(guard: WriteGuard) -> tuple[int, Any, int]:
             objective, key_result, created = goals.add_key_result(
-                principal.org_id, goal_id, principal.person_id, new, guard
+                write.org_id, goal_id, write.person_id, new, guard
             )
             return _created_or_ok(created), key_result_view(objective, key_result), objective.version
 
-        return writes.run(request, principal, body, if_match, idempotency_key, add)
+        return writes.run(write, body, add)
 
     @app.post(
         "/goals/{goal_id}/key-results/{key_result_id}/check-ins",
@@ -225,19 +230,16 @@ def create_app(settings: GoalsSettings) -> FastAPI:
         goal_id: uuid.UUID,
         key_result_id: uuid.UUID,
         body: RecordCheckInBody,
-        principal: PrincipalDependency,
-        request: Request,
-        if_match: IfMatchHeader = None,
-        idempotency_key: IdempotencyKeyHeader = None,
+        write: GoalWrite,
     ) -> JSONResponse:
-        occurred_at = body.occurred_at or datetime.now(timezone.utc)
+        occurred_at = body.event_time()
 
         def record(guard: WriteGuard) -> tuple[int, Any, int]:
             objective, key_result, check_in = goals.record_check_in(
-                principal.org_id,
+                write.org_id,
                 goal_id,
                 key_result_id,
-                principal.person_id,
+                write.person_id,
                 value=body.value,
                 comment=body.comment,
                 occurred_at=occurred_at,
@@ -247,74 +249,50 @@ def create_app(settings: GoalsSettings) -> FastAPI:
             )
             return status.HTTP_201_CREATED, check_in_view(objective, key_result, check_in), objective.version
 
-        return writes.run(request, principal, body, if_match, idempotency_key, record)
+        return writes.run(write, body, record)
 
     def change_status(
         goal_id: uuid.UUID,
         action: Literal["activate", "close", "archive", "reopen"],
         body: StatusChangeBody | CloseGoalBody | None,
-        principal: Principal,
-        request: Request,
-        if_match: str | None,
-        idempotency_key: str | None,
+        write: WriteRequest,
     ) -> JSONResponse:
-        occurred_at = (body.occurred_at if body is not None else None) or datetime.now(timezone.utc)
+        occurred_at = body.event_time() if body is not None else datetime.now(timezone.utc)
         outcome = body.outcome if isinstance(body, CloseGoalBody) else None
         transition = StatusTransition(action, occurred_at, outcome)
 
         def run(guard: WriteGuard) -> Objective:
-            return goals.change_status(principal.org_id, goal_id, principal.person_id, transition, guard)
+            return goals.change_status(write.org_id, goal_id, write.person_id, transition, guard)
 
-        return writes.run(request, principal, body, if_match, idempotency_key, goal_response(run))
+        return writes.run(write, body, goal_response(run))
 
     @app.post("/goals/{goal_id}/align", response_model=GoalOut, responses=WRITE_ERRORS, summary="Align a goal under a parent goal, or detach it")
-    def align_goal(
-        goal_id: uuid.UUID,
-        body: AlignGoalBody,
-        principal: PrincipalDependency,
-        request: Request,
-        if_match: IfMatchHeader = None,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> JSONResponse:
-        occurred_at = body.occurred_at or datetime.now(timezone.utc)
+    def align_goal(goal_id: uuid.UUID, body: AlignGoalBody, write: GoalWrite) -> JSONResponse:
+        occurred_at = body.event_time()
 
         def align(guard: WriteGuard) -> Objective:
-            return goals.align_objective(principal.org_id, goal_id, principal.person_id, body.parent_goal_id, occurred_at, guard)
+            return goals.align_objective(write.org_id, goal_id, write.person_id, body.parent_goal_id, occurred_at, guard)
 
-        return writes.run(request, principal, body, if_match, idempotency_key, goal_response(align))
+        return writes.run(write, body, goal_response(align))
 
     @app.post("/goals/{goal_id}/owners", response_model=GoalOut, responses=WRITE_ERRORS, summary="Set a goal's owner and co-owners")
-    def change_owners(
-        goal_id: uuid.UUID,
-        body: ChangeOwnersBody,
-        principal: PrincipalDependency,
-        request: Request,
-        if_match: IfMatchHeader = None,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> JSONResponse:
-        occurred_at = body.occurred_at or datetime.now(timezone.utc)
+    def change_owners(goal_id: uuid.UUID, body: ChangeOwnersBody, write: GoalWrite) -> JSONResponse:
+        occurred_at = body.event_time()
         owners = (body.owner_id, tuple(body.co_owner_ids))
 
         def change(guard: WriteGuard) -> Objective:
-            return goals.change_owners(principal.org_id, goal_id, principal.person_id, *owners, occurred_at, guard)
+            return goals.change_owners(write.org_id, goal_id, write.person_id, *owners, occurred_at, guard)
 
-        return writes.run(request, principal, body, if_match, idempotency_key, goal_response(change))
+        return writes.run(write, body, goal_response(change))
 
     @app.post("/goals/{goal_id}/visibility", response_model=GoalOut, responses=WRITE_ERRORS, summary="Change who may see a goal")
-    def change_visibility(
-        goal_id: uuid.UUID,
-        body: ChangeVisibilityBody,
-        principal: PrincipalDependency,
-        request: Request,
-        if_match: IfMatchHeader = None,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> JSONResponse:
-        occurred_at = body.occurred_at or datetime.now(timezone.utc)
+    def change_visibility(goal_id: uuid.UUID, body: ChangeVisibilityBody, write: GoalWrite) -> JSONResponse:
+        occurred_at = body.event_time()
 
         def change(guard: WriteGuard) -> Objective:
-            return goals.change_visibility(principal.org_id, goal_id, principal.person_id, body.visibility, occurred_at, guard)
+            return goals.change_visibility(write.org_id, goal_id, write.person_id, body.visibility, occurred_at, guard)
 
-        return writes.run(request, principal, body, if_match, idempotency_key, goal_response(change))
+        return writes.run(write, body, goal_response(change))
 
     @app.post(
         "/goals/{goal_id}/supports",
@@ -322,21 +300,14 @@ def create_app(settings: GoalsSettings) -> FastAPI:
         responses=WRITE_ERRORS,
         summary="Make a goal also support another goal or one of its key results",
     )
-    def add_support(
-        goal_id: uuid.UUID,
-        body: SupportBody,
-        principal: PrincipalDependency,
-        request: Request,
-        if_match: IfMatchHeader = None,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> JSONResponse:
-        occurred_at = body.occurred_at or datetime.now(timezone.utc)
+    def add_support(goal_id: uuid.UUID, body: SupportBody, write: GoalWrite) -> JSONResponse:
+        occurred_at = body.event_time()
         link = SupportLink(body.goal_id, body.key_result_id)
 
         def add(guard: WriteGuard) -> Objective:
-            return goals.add_support(principal.org_id, goal_id, principal.person_id, link, occurred_at, guard)
+            return goals.add_support(write.org_id, goal_id, write.person_id, link, occurred_at, guard)
 
-        return writes.run(request, principal, body, if_match, idempotency_key, goal_response(add))
+        return writes.run(write, body, goal_response(add))
 
     @app.delete(
         "/goals/{goal_id}/supports/{supported_goal_id}",
@@ -347,63 +318,33 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     def remove_support(
         goal_id: uuid.UUID,
         supported_goal_id: uuid.UUID,
-        principal: PrincipalDependency,
-        request: Request,
+        write: GoalWrite,
         key_result_id: Annotated[
             uuid.UUID | None, Query(description="The supported key result; leave out for a link to the whole goal")
         ] = None,
-        if_match: IfMatchHeader = None,
     ) -> JSONResponse:
         link = SupportLink(supported_goal_id, key_result_id)
 
         def remove(guard: WriteGuard) -> Objective:
-            return goals.remove_support(principal.org_id, goal_id, principal.person_id, link, datetime.now(timezone.utc), guard)
+            return goals.remove_support(write.org_id, goal_id, write.person_id, link, datetime.now(timezone.utc), guard)
 
-        return writes.run(request, principal, None, if_match, None, goal_response(remove))
+        return writes.run(write, None, goal_response(remove))
 
     @app.post("/goals/{goal_id}/activate", response_model=GoalOut, responses=WRITE_ERRORS, summary="Activate a draft goal")
-    def activate_goal(
-        goal_id: uuid.UUID,
-        principal: PrincipalDependency,
-        request: Request,
-        body: StatusChangeBody | None = None,
-        if_match: IfMatchHeader = None,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> JSONResponse:
-        return change_status(goal_id, "activate", body, principal, request, if_match, idempotency_key)
+    def activate_goal(goal_id: uuid.UUID, write: GoalWrite, body: StatusChangeBody | None = None) -> JSONResponse:
+        return change_status(goal_id, "activate", body, write)
 
     @app.post("/goals/{goal_id}/close", response_model=GoalOut, responses=WRITE_ERRORS, summary="Close an active goal with its outcome")
-    def close_goal(
-        goal_id: uuid.UUID,
-        body: CloseGoalBody,
-        principal: PrincipalDependency,
-        request: Request,
-        if_match: IfMatchHeader = None,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> JSONResponse:
-        return change_status(goal_id, "close", body, principal, request, if_match, idempotency_key)
+    def close_goal(goal_id: uuid.UUID, body: CloseGoalBody, write: GoalWrite) -> JSONResponse:
+        return change_status(goal_id, "close", body, write)
 
     @app.post("/goals/{goal_id}/archive", response_model=GoalOut, responses=WRITE_ERRORS, summary="Archive a closed goal")
-    def archive_goal(
-        goal_id: uuid.UUID,
-        principal: PrincipalDependency,
-        request: Request,
-        body: StatusChangeBody | None = None,
-        if_match: IfMatchHeader = None,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> JSONResponse:
-        return change_status(goal_id, "archive", body, principal, request, if_match, idempotency_key)
+    def archive_goal(goal_id: uuid.UUID, write: GoalWrite, body: StatusChangeBody | None = None) -> JSONResponse:
+        return change_status(goal_id, "archive", body, write)
 
     @app.post("/goals/{goal_id}/reopen", response_model=GoalOut, responses=WRITE_ERRORS, summary="Reopen a closed goal")
-    def reopen_goal(
-        goal_id: uuid.UUID,
-        principal: PrincipalDependency,
-        request: Request,
-        body: StatusChangeBody | None = None,
-        if_match: IfMatchHeader = None,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> JSONResponse:
-        return change_status(goal_id, "reopen", body, principal, request, if_match, idempotency_key)
+    def reopen_goal(goal_id: uuid.UUID, write: GoalWrite, body: StatusChangeBody | None = None) -> JSONResponse:
+        return change_status(goal_id, "reopen", body, write)
 
     @app.get(
         "/goals/{goal_id}/key-results/{key_result_id}/check-ins",

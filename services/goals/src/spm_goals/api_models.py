@@ -43,6 +43,15 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
 
 
+class EventBody(RequestBody):
+    """A command body that may date its event."""
+
+    occurred_at: EventTime | None = None
+
+    def event_time(self) -> datetime:
+        return self.occurred_at or datetime.now(timezone.utc)
+
+
 class PeriodBody(RequestBody):
     name: str = Field(min_length=1, max_length=100, examples=["FY21-Q1"])
     start: date
@@ -58,7 +67,7 @@ class PeriodBody(RequestBody):
         return Period(self.name, self.start, self.end)
 
 
-class CreateGoalBody(RequestBody):
+class CreateGoalBody(EventBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "title": "Grow ARR consistently", "team": "Executive", "period": {"name": "FY21-Q1", "start": "2020-02-01", "end": "2020-04-30"},
         "contributing_teams": ["Sales"], "external_ref": "CEO-1", "occurred_at": "2020-01-20T09:00:00Z",
@@ -81,10 +90,9 @@ class CreateGoalBody(RequestBody):
     contributing_teams: list[TeamName] = Field(default_factory=list, max_length=50)
     external_ref: ExternalRef | None = None
     status: Literal["draft", "active"] = Field(default="active", description="A draft goal becomes active with POST /goals/{goal_id}/activate")
-    occurred_at: EventTime | None = None
 
 
-class AddKeyResultBody(RequestBody):
+class AddKeyResultBody(EventBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "title": "Cut p95 latency", "metric": "number", "start_value": 800, "target_value": 300, "unit": "ms", "weight": 2,
         "occurred_at": "2020-01-21",
@@ -99,10 +107,9 @@ class AddKeyResultBody(RequestBody):
         default=1.0, gt=0, le=1000, description="Share of the goal's progress, relative to the other key results' weights"
     )
     external_ref: ExternalRef | None = None
-    occurred_at: EventTime | None = None
 
 
-class RecordCheckInBody(RequestBody):
+class RecordCheckInBody(EventBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "value": 550, "comment": "cache in front of search", "confidence": 0.7, "occurred_at": "2020-03-02T09:30:00Z",
     }]})
@@ -114,49 +121,42 @@ class RecordCheckInBody(RequestBody):
     status: Literal["on_track", "at_risk", "off_track"] | None = Field(
         default=None, description="Overrides the status derived from pace (progress against the period elapsed)"
     )
-    occurred_at: EventTime | None = None
 
 
-class StatusChangeBody(RequestBody):
+class StatusChangeBody(EventBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"occurred_at": "2020-02-01"}]})
 
-    occurred_at: EventTime | None = None
 
 
-class CloseGoalBody(RequestBody):
+class CloseGoalBody(EventBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"outcome": "partially", "occurred_at": "2020-05-01"}]})
 
     outcome: Literal["achieved", "partially", "missed"]
-    occurred_at: EventTime | None = None
 
 
-class AlignGoalBody(RequestBody):
+class AlignGoalBody(EventBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"parent_goal_id": "3f0b8a44-7d7e-5a55-9a51-2f7f1b0e8c11"}]})
 
     parent_goal_id: uuid.UUID | None = Field(description="The goal this one contributes to; null detaches it")
-    occurred_at: EventTime | None = None
 
 
-class ChangeOwnersBody(RequestBody):
+class ChangeOwnersBody(EventBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"owner_id": "person-1", "co_owner_ids": ["person-2"]}]})
 
     owner_id: PersonId
     co_owner_ids: list[PersonId] = Field(default_factory=list, max_length=20, description="The whole new set of co-owners")
-    occurred_at: EventTime | None = None
 
 
-class ChangeVisibilityBody(RequestBody):
+class ChangeVisibilityBody(EventBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"visibility": "private"}]})
 
     visibility: Literal["organisation", "team", "private"]
-    occurred_at: EventTime | None = None
 
 
-class SupportBody(RequestBody):
+class SupportBody(EventBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "goal_id": "3f0b8a44-7d7e-5a55-9a51-2f7f1b0e8c11", "key_result_id": "9d1c0f7e-2b8a-5c3d-8e4f-1a2b3c4d5e6f",
     }]})
 
     goal_id: uuid.UUID = Field(description="The goal this one also contributes to, usually another team's")
     key_result_id: uuid.UUID | None = Field(default=None, description="One key result of that goal; null supports the whole goal")
-    occurred_at: EventTime | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from fastapi import HTTPException, Request, status
@@ -43,6 +44,24 @@ def parse_if_match(if_match: str | None) -> int | None:
     return int(tag)
 
 
+@dataclass(frozen=True)
+class WriteRequest:
+    """A write's HTTP request with the caller and the two headers that guard it."""
+
+    request: Request
+    principal: Principal
+    if_match: str | None = None
+    idempotency_key: str | None = None
+
+    @property
+    def org_id(self) -> str:
+        return self.principal.org_id
+
+    @property
+    def person_id(self) -> str:
+        return self.principal.person_id
+
+
 class GuardedWrites:
     """Runs write commands under the request's If-Match and Idempotency-Key headers."""
 
@@ -51,17 +70,10 @@ class GuardedWrites:
         self.store = store
         self.check_visible = check_visible
 
-    def run(
-        self,
-        request: Request,
-        principal: Principal,
-        body: BaseModel | None,
-        if_match: str | None,
-        idempotency_key: str | None,
-        command: GuardedCommand,
-    ) -> JSONResponse:
+    def run(self, write: WriteRequest, body: BaseModel | None, command: GuardedCommand) -> JSONResponse:
         """Replay the stored response of a known Idempotency-Key, or run ``command`` and store its response."""
-        expected_version = parse_if_match(if_match)
+        request, principal, idempotency_key = write.request, write.principal, write.idempotency_key
+        expected_version = parse_if_match(write.if_match)
         request_key = None
         if idempotency_key is not None:
             request_key = RequestKey(
