@@ -32,6 +32,8 @@ from spm_events.schemas import (
     KudosGivenV1,
     PeriodV1,
     Payload,
+    ReactionAddedV1,
+    ReactionRemovedV1,
     TagAcceptedV1,
     TagDeclinedV1,
 )
@@ -171,6 +173,19 @@ class OrgEvents:
             goal_id=self.goal_id(goal), kudos_id=uuid.uuid4().hex, receiver_id=receiver, message="Thank you"
         )
         return self._social_event(goal, payload, giver, at)
+
+    def reaction_added(self, goal: str, actor: str, at: datetime, target: tuple[str, str] = ("goal", ""), reaction: str = "like") -> Envelope:
+        """React to the goal, or to ``target`` = (kind, id) of it, such as ("comment", "c1")."""
+        payload = ReactionAddedV1(goal_id=self.goal_id(goal), **self._reaction_target(goal, target), reaction=reaction)
+        return self._social_event(goal, payload, actor, at)
+
+    def reaction_removed(self, goal: str, actor: str, at: datetime, target: tuple[str, str] = ("goal", ""), reaction: str = "like") -> Envelope:
+        payload = ReactionRemovedV1(goal_id=self.goal_id(goal), **self._reaction_target(goal, target), reaction=reaction)
+        return self._social_event(goal, payload, actor, at)
+
+    def _reaction_target(self, goal: str, target: tuple[str, str]) -> dict[str, str]:
+        kind, name = target
+        return {"target_kind": kind, "target_id": self.goal_id(goal) if kind == "goal" else self.goal_id(name)}
 
     def _goal_event(self, goal: str, payload: Payload, actor: str, at: datetime) -> Envelope:
         return self._envelope(self.goal_id(goal), payload, actor, at)

@@ -2,9 +2,10 @@
 
 Goals, key results, owners and teams come from data/okrs/sourcegraph-fy21-q1. A seeded random
 generator adds weekly check-ins with confidence, tags that are accepted or declined, comments (some
-deleted), kudos (with repeated pairs and self-kudos), follows, owner and visibility changes,
-and the goals' closing with an outcome. The envelopes are those the goals and social services
-would publish, with versions counting up per aggregate in event-time order.
+deleted), kudos (with repeated pairs and self-kudos), reactions (some removed, some repeated, some
+by the owner), follows, owner and visibility changes, and the goals' closing with an outcome.
+The envelopes are those the goals and social services would publish, with versions counting up
+per aggregate in event-time order.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from spm_events.schemas import (
     KudosGivenV1,
     Payload,
     PeriodV1,
+    ReactionAddedV1,
+    ReactionRemovedV1,
     TagAcceptedV1,
     TagDeclinedV1,
 )
@@ -82,6 +85,7 @@ class QuarterHistory:
 
     def __init__(self, org_id: str, seed: int) -> None:
         self.org_id = org_id
+        self.seed = seed
         self.rng = random.Random(seed)
         self.teams, self.objectives = read_dataset()
         self.people_by_team: dict[str, list[str]] = defaultdict(list)
@@ -121,6 +125,7 @@ class QuarterHistory:
         self._plan_comments(start, end)
         self._plan_kudos(start, end)
         self._plan_follows(start)
+        self._plan_reactions(start, end)
         return self._envelopes()
 
     def _plan_goal(self, objective: Objective, private: set[str], team_only: set[str]) -> None:
@@ -260,6 +265,31 @@ class QuarterHistory:
             follower = self.rng.choice(people)
             self._add(self._moment(start + timedelta(days=self.rng.randrange(14))), f"social-{objective.ref}",
                       GoalFollowedV1(goal_id=objective.ref, follower_id=follower), follower)
+
+    def _plan_reactions(self, start: date, end: date) -> None:
+        """Plan reactions with a generator of their own, so the activity planned before them stays the same."""
+        rng = random.Random(self.seed * 31 + 1)
+        people = sorted(self.teams)
+        days = (end - start).days
+        kinds = ("like", "celebrate", "support", "insightful", "curious")
+        for number in range(120):
+            objective = rng.choice(self.objectives)
+            actor = objective.owner if rng.random() < 0.2 else rng.choice(people)
+            at = datetime.combine(start + timedelta(days=rng.randrange(2, days)), time(9, 0), tzinfo=timezone.utc)
+            at += timedelta(minutes=rng.randrange(8 * 60))
+            self._react(objective, actor, at, rng.choice(kinds), removed_after=rng.randint(1, 10) if rng.random() < 0.15 else None)
+        # One person who reacts again and again to the same owner's goal.
+        repeated = self.objectives[4]
+        for number in range(6):
+            at = datetime.combine(start + timedelta(days=25 + number), time(10, 0), tzinfo=timezone.utc)
+            self._react(repeated, "engineering-1", at, "like", removed_after=None)
+
+    def _react(self, objective: Objective, actor: str, at: datetime, reaction: str, removed_after: int | None) -> None:
+        social = f"social-{objective.ref}"
+        target = {"goal_id": objective.ref, "target_kind": "goal", "target_id": objective.ref, "reaction": reaction}
+        self._add(at, social, ReactionAddedV1(**target), actor)  # type: ignore[arg-type]
+        if removed_after is not None:
+            self._add(at + timedelta(days=removed_after), social, ReactionRemovedV1(**target), actor)  # type: ignore[arg-type]
 
     def _envelopes(self) -> list[Envelope]:
         versions: dict[str, int] = defaultdict(int)

@@ -20,7 +20,7 @@ OUTCOMES = {"achieved": 1.0, "partially": 0.5, "missed": 0.0}
 SCORED_TYPES = {
     "GoalCreated", "GoalOwnersChanged", "GoalVisibilityChanged", "GoalStatusChanged", "KeyResultAdded",
     "CheckInRecorded", "CollaboratorTagged", "TagAccepted", "TagDeclined", "CollaboratorLeft",
-    "CollaboratorUntagged", "CommentPosted", "CommentDeleted", "KudosGiven",
+    "CollaboratorUntagged", "CommentPosted", "CommentDeleted", "KudosGiven", "ReactionAdded", "ReactionRemoved",
 }
 
 
@@ -246,6 +246,24 @@ class ReferenceScorer:
             repeats[(event.actor, owner)] += 1
             help_[event.actor] += decay ** (repeats[(event.actor, owner)] - 1)
             self.comments_on[goal] += decay ** (repeats[(event.actor, owner)] - 1)
+            helpers.setdefault(goal, set()).add(event.actor)
+            ties |= {(event.actor, owner) for owner in owners}
+        repeats = Counter()
+        for event in self.of("ReactionAdded"):
+            goal = event.data["goal_id"]
+            same = ("goal_id", "target_kind", "target_id", "reaction")
+            removed = any(
+                removal.actor == event.actor and all(removal.data[name] == event.data[name] for name in same)
+                and removal.key() > event.key() and removal.time <= as_of
+                for removal in self.of("ReactionRemoved", goal)
+            )
+            if not window.contains(event.time) or goal not in existing or removed:
+                continue
+            owner, owners = self.owners(goal, event.time)
+            if event.actor in owners:
+                continue
+            repeats[(event.actor, owner)] += 1
+            help_[event.actor] += decay ** (repeats[(event.actor, owner)] - 1)
             helpers.setdefault(goal, set()).add(event.actor)
             ties |= {(event.actor, owner) for owner in owners}
         repeats = Counter()

@@ -93,6 +93,29 @@ def test_explanations_leave_out_unseen_goals(client, scoring_settings, filled) -
     assert hidden["collaboration"]["score"] == shown["collaboration"]["score"]
 
 
+def test_own_private_goal_counts_in_own_score(client, scoring_settings, filled) -> None:  # type: ignore[no-untyped-def]
+    erin = bearer(scoring_settings, filled.org_id, "erin")
+    outsider = bearer(scoring_settings, filled.org_id, "dave")
+    private_id = filled.goal_id("g2")
+
+    own = client.get("/people/erin/scores", headers=erin).json()
+    seen_by_outsider = client.get("/people/erin/scores", headers=outsider).json()
+    team_seen_by_outsider = client.get("/teams/infra/scores", headers=outsider).json()
+    pace = next(component for component in own["performance"]["components"] if component["name"] == "pace")
+
+    # erin owns only the private goal g2, whose key result bob moved to 0.4: the value counts it for every reader.
+    assert pace["applicable"] is True
+    assert pace["value"] > 0
+    assert seen_by_outsider["performance"] == {
+        **own["performance"],
+        "components": [{**component, "events": []} for component in own["performance"]["components"]],
+    }
+    assert {event["goal_id"] for event in events_of(own, "performance", "pace")} == {private_id}
+    assert events_of(seen_by_outsider, "performance", "pace") == []
+    assert team_seen_by_outsider["performance"]["score"] == own["performance"]["score"]
+    assert events_of(team_seen_by_outsider, "performance", "pace") == []
+
+
 def test_opened_goal_shows_again(client, scoring_settings, sqlite_feeder, filled) -> None:  # type: ignore[no-untyped-def]
     outsider = bearer(scoring_settings, filled.org_id, "dave")
     sqlite_feeder.apply([filled.visibility_changed("g2", "organisation", "private", actor="erin", at=T0 + 6 * DAY)])
@@ -173,6 +196,7 @@ def test_windows_are_chosen_by_label(client, scoring_settings, filled) -> None: 
     quarter = client.get("/people/bob/scores", params={"window": "period:FY21-Q1"}, headers=headers).json()
     wrong = client.get("/people/bob/scores", params={"window": "14d"}, headers=headers)
     unknown_period = client.get("/people/bob/scores", params={"window": "period:FY30"}, headers=headers)
+    garbage = client.get("/people/bob/scores", params={"window": "soon"}, headers=headers)
 
     assert (week["window"], week["window_days"]) == ("7d", 7)
     assert quarter["window"] == "period:FY21-Q1"
@@ -180,6 +204,8 @@ def test_windows_are_chosen_by_label(client, scoring_settings, filled) -> None: 
     assert wrong.json()["detail"][0]["loc"] == ["query", "window"]
     assert unknown_period.status_code == 422
     assert "FY21-Q1" in unknown_period.json()["detail"][0]["msg"]
+    assert garbage.status_code == 422
+    assert garbage.json()["detail"][0]["loc"] == ["query", "window"]
 
 
 def test_top_collaborators_under_v2(client, scoring_settings, filled) -> None:  # type: ignore[no-untyped-def]

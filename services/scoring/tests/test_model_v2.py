@@ -66,6 +66,33 @@ def test_accepted_tag_stops_counting_after_leaving(feeder, org_events, v2_scores
     assert raw(after_leaving, "bob", "accepted_tags") == 0
 
 
+@pytest.mark.parametrize("ending", ["tag_declined", "collaborator_left", "collaborator_untagged"])
+def test_ended_tag_stops_the_tie_at_its_time(feeder, org_events, v2_scores, ending) -> None:  # type: ignore[no-untyped-def]
+    events = [
+        org_events.goal_created("g1", owner="alice", team="search", at=T0),
+        org_events.collaborator_tagged("g1", tagger="alice", tagged="bob", at=T0 + DAY),
+        org_events.tag_accepted("g1", "bob", at=T0 + 2 * DAY),
+    ]
+    # Built after the acceptance, so its social-graph version is the later one.
+    end_tag = getattr(org_events, ending)
+    if ending == "collaborator_untagged":
+        events.append(end_tag("g1", "bob", actor="alice", at=T0 + 10 * DAY))
+    else:
+        events.append(end_tag("g1", "bob", at=T0 + 10 * DAY))
+    events.append(org_events.goal_created("g2", owner="erin", team="infra", at=T0 + 20 * DAY))
+    feeder.apply(events)
+
+    # The 7-day windows end 1 second before and 1 second after 7 days past the tag's end.
+    last_window_with_tie = v2_scores(feeder.store, org_events.org_id, window="7d", as_of=T0 + 17 * DAY - timedelta(seconds=1))
+    first_window_without = v2_scores(feeder.store, org_events.org_id, window="7d", as_of=T0 + 17 * DAY + timedelta(seconds=1))
+
+    assert raw(last_window_with_tie, "bob", "accepted_tags") == 1
+    assert raw(last_window_with_tie, "alice", "distinct_collaborators") == 1
+    assert raw(first_window_without, "bob", "accepted_tags") == 0
+    assert raw(first_window_without, "bob", "distinct_collaborators") == 0
+    assert raw(first_window_without, "alice", "distinct_collaborators") == 0
+
+
 def test_repeated_kudos_count_less(feeder, org_events, v2_scores) -> None:  # type: ignore[no-untyped-def]
     feeder.apply(
         [
@@ -111,6 +138,46 @@ def test_comments_help_unless_deleted_or_own(feeder, org_events, v2_scores) -> N
     goal = next(iter(scores.goals.values()))
     assert component(goal, "collaboration", "comments").raw == 1.5
     assert component(goal, "collaboration", "contributors").raw == 1
+
+
+def test_reactions_help_unless_removed_or_own(feeder, org_events, v2_scores) -> None:  # type: ignore[no-untyped-def]
+    feeder.apply(
+        [
+            org_events.goal_created("g1", owner="alice", team="search", at=T0),
+            org_events.comment_posted("g1", "carol", "c1", at=T0 + DAY),
+            org_events.reaction_added("g1", "bob", at=T0 + DAY),
+            org_events.reaction_added("g1", "bob", at=T0 + 2 * DAY, target=("comment", "c1"), reaction="insightful"),
+            org_events.reaction_added("g1", "bob", at=T0 + 3 * DAY, reaction="celebrate"),
+            org_events.reaction_added("g1", "dave", at=T0 + 3 * DAY),
+            org_events.reaction_removed("g1", "dave", at=T0 + 4 * DAY),
+            org_events.reaction_added("g1", "alice", at=T0 + 4 * DAY),
+            org_events.reaction_added("g1", "erin", at=T0 + 5 * DAY),
+            org_events.reaction_removed("g1", "erin", at=T0 + 6 * DAY),
+            org_events.reaction_added("g1", "erin", at=T0 + 7 * DAY),
+        ]
+    )
+
+    scores = v2_scores(feeder.store, org_events.org_id)
+    before_removal = v2_scores(feeder.store, org_events.org_id, as_of=T0 + 3 * DAY + timedelta(hours=1))
+    help_of_bob = component(scores.people["bob"], "collaboration", "help_on_others_goals")
+    goal = next(iter(scores.goals.values()))
+
+    # bob's three reactions to alice's goal count 1, 0.5 and 0.25, and tie him to alice.
+    assert help_of_bob.raw == 1.75
+    assert [item.impact for item in help_of_bob.evidence] == [1.0, 0.5, 0.25]
+    assert {item.fact.event_type for item in help_of_bob.evidence} == {"spm.social.ReactionAdded.v1"}
+    assert raw(scores, "bob", "distinct_collaborators") == 1
+    # dave removed his reaction: it counts until the removal and never after.
+    assert raw(before_removal, "dave", "help_on_others_goals") == 1
+    assert raw(scores, "dave", "help_on_others_goals") == 0
+    assert raw(scores, "dave", "distinct_collaborators") == 0
+    # erin removed her first reaction and reacted again: the second one counts.
+    assert raw(scores, "erin", "help_on_others_goals") == 1
+    # The owner reacting to her own goal is credited nothing.
+    assert raw(scores, "alice", "help_on_others_goals") == 0
+    assert raw(scores, "alice", "distinct_collaborators") == 3
+    assert component(goal, "collaboration", "contributors").raw == 3
+    assert component(goal, "collaboration", "comments").raw == 1
 
 
 def test_pace_compares_progress_with_the_trajectory(feeder, org_events, v2_scores) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@
 - Delivering every event a second time changes no answer and publishes no score change.
 - A plain reference implementation over the event list agrees with the stream processor.
 - The last score event published per subject carries the scores the API returns.
+- A new event shows in the scores API within seconds once the worker has caught up (latency printed).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from sqlalchemy import select
 
 from spm_events.auth import issue_token
 from spm_events.envelope import Envelope, decode_envelope
-from spm_events.registry import SCORES_TOPIC, parse_payload
+from spm_events.registry import SCORES_TOPIC, new_envelope, parse_payload
+from spm_events.schemas import KudosGivenV1
 from spm_scoring.api import create_app
 from spm_scoring.model import ScoringModelV2
 from spm_scoring.store import open_store
@@ -36,6 +38,8 @@ pytestmark = pytest.mark.kafka
 WINDOWS = ("7d", "28d", "90d", "period:FY21-Q1")
 EXACT_BROKERAGE = {"brokerage_pivots": 10_000}
 PUBLISHER_SECONDS = 120.0
+# How long the caught-up worker may take to show one new event in the scores API; the measured latency is printed.
+VISIBLE_WITHIN_SECONDS = 10.0
 
 
 @dataclass
@@ -244,4 +248,36 @@ def test_dataset_is_demo_sized(live) -> None:  # type: ignore[no-untyped-def]
     kinds = {envelope.type.split(".")[2] for envelope in live.events}
 
     assert len(live.events) > 1000
-    assert {"TagAccepted", "TagDeclined", "CommentDeleted", "KudosGiven", "GoalOwnersChanged", "GoalVisibilityChanged"} <= kinds
+    assert {"TagAccepted", "TagDeclined", "CommentDeleted", "KudosGiven", "ReactionAdded", "ReactionRemoved", "GoalOwnersChanged", "GoalVisibilityChanged"} <= kinds
+
+
+def test_new_event_shows_within_seconds(kafka_bootstrap, live, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Runs last in this module, because it adds an event to the live org."""
+    goal_created = next(envelope for envelope in live.events if envelope.type == "spm.goals.GoalCreated.v1")
+    goal_id, owner = goal_created.data["goal_id"], goal_created.data["owner_id"]
+    social = f"social-{goal_id}"
+    version = max((envelope.aggregateversion for envelope in live.events if envelope.subject == social), default=0)
+    latest = max(envelope.time for envelope in live.events)
+    kudos = new_envelope(
+        KudosGivenV1(goal_id=goal_id, kudos_id="kd-latency", receiver_id=owner, message="Thanks"),
+        subject=social, org_id=live.org_id, actor_id="latency-probe", aggregate_version=version + 1, time=latest,
+    )
+
+    def kudos_given_raw() -> float | None:
+        body = live.client.get("/people/latency-probe/scores", headers=live.admin)
+        if body.status_code == 404:
+            return None
+        return next(item["raw"] for item in body.json()["collaboration"]["components"] if item["name"] == "kudos_given")
+
+    assert kudos_given_raw() is None
+    published_at = time.monotonic()
+    publish(kafka_bootstrap, [kudos])
+    seen = kudos_given_raw()
+    while seen != 1 and time.monotonic() < published_at + VISIBLE_WITHIN_SECONDS:
+        time.sleep(0.05)
+        seen = kudos_given_raw()
+    latency = time.monotonic() - published_at
+
+    with capsys.disabled():
+        print(f"\nscoring latency on the demo-sized org ({len(live.events)} events): {latency:.2f} s from publishing to the API")
+    assert seen == 1, f"kudos_given was {seen} after {VISIBLE_WITHIN_SECONDS}s:\n{live.worker.log_tail()}"

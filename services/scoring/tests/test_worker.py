@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
@@ -22,6 +23,8 @@ pytestmark = pytest.mark.kafka
 T0 = datetime(2021, 3, 1, 9, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
 WINDOW = timedelta(days=28)
+# How long a caught-up worker may take to show one new event in the scores API; the measured latency is printed.
+VISIBLE_WITHIN_SECONDS = 10.0
 
 
 def headers_for(settings: ScoringSettings, org_id: str) -> dict[str, str]:
@@ -88,6 +91,39 @@ def test_worker_scores_published_events(kafka_bootstrap, worker, worker_client, 
         "carol": (None, 16.0),
         "dave": (None, 8.0),
     }
+
+
+def test_new_event_shows_within_seconds(kafka_bootstrap, worker, worker_client, org_events, capsys) -> None:  # type: ignore[no-untyped-def]
+    headers = headers_for(worker.settings, org_events.org_id)
+    wait_until_applied(
+        worker_client,
+        worker,
+        publish(
+            kafka_bootstrap,
+            [
+                org_events.goal_created("g1", owner="alice", team="search", at=T0),
+                org_events.kudos_given("g1", giver="carol", receiver="alice", at=T0 + DAY),
+            ],
+        ),
+    )
+
+    def kudos_received() -> float:
+        body = worker_client.get("/people/alice/scores", headers=headers).json()
+        return next(item["raw"] for item in body["collaboration"]["components"] if item["name"] == "kudos_received")
+
+    assert kudos_received() == 1
+    published_at = time.monotonic()
+    publish(kafka_bootstrap, [org_events.kudos_given("g1", giver="bob", receiver="alice", at=T0 + 2 * DAY)])
+    deadline = published_at + VISIBLE_WITHIN_SECONDS
+    seen = kudos_received()
+    while seen != 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        seen = kudos_received()
+    latency = time.monotonic() - published_at
+
+    with capsys.disabled():
+        print(f"\nscoring latency: a new KudosGiven showed in GET /people/alice/scores {latency:.2f} s after it was published")
+    assert seen == 2, f"kudos_received was still {seen} after {VISIBLE_WITHIN_SECONDS}s:\n{worker.log_tail()}"
 
 
 def test_redelivered_events_leave_scores_unchanged(kafka_bootstrap, worker, worker_client, org_events) -> None:  # type: ignore[no-untyped-def]

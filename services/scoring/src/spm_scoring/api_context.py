@@ -45,8 +45,13 @@ def require_admin(principal: Principal, action: str) -> None:
         )
 
 
-def resolve_model(context: ApiContext, org_id: str, model_id: str | None) -> ScoringModelRef:
+MODEL_QUERY_FIELD = "query parameter model"
+MODEL_BODY_FIELD = "body field model_id"
+
+
+def resolve_model(context: ApiContext, org_id: str, model_id: str | None, field: str = MODEL_QUERY_FIELD) -> ScoringModelRef:
+    """Return the org's model ``model_id`` names; a model of another org is not found, with a 404 naming ``field``."""
     try:
         return context.models.resolve(org_id, model_id)
     except UnknownModelError as error:
-        raise not_found(str(error)) from None
+        raise not_found(f"{field}: {error}") from None

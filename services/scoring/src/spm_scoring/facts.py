@@ -27,6 +27,8 @@ from spm_events.schemas import (
     KeyResultAddedV1,
     KudosGivenV1,
     Payload,
+    ReactionAddedV1,
+    ReactionRemovedV1,
     TagAcceptedV1,
     TagDeclinedV1,
 )
@@ -50,6 +52,8 @@ class FactKind(str, Enum):
     COMMENT_POSTED = "comment_posted"
     COMMENT_DELETED = "comment_deleted"
     KUDOS_GIVEN = "kudos_given"
+    REACTION_ADDED = "reaction_added"
+    REACTION_REMOVED = "reaction_removed"
 
 
 # Tag facts in the order of a goal's social graph: the latest one decides whether a person is an insider.
@@ -70,8 +74,9 @@ class Fact:
     """One event as model v2 reads it.
 
     ``person_id`` is the other person the event names (the tagged collaborator, the kudos
-    receiver) and ``object_id`` the key result, comment or kudos it is about. ``details`` holds
-    the kind's remaining fields, such as a check-in's progress and confidence.
+    receiver) and ``object_id`` the key result, comment, kudos or reaction target it is about.
+    ``details`` contains the kind's remaining fields, such as a check-in's progress and confidence
+    or a reaction's target kind.
     """
 
     org_id: str
@@ -162,4 +167,8 @@ def _describe(payload: Payload) -> tuple[FactKind, str, str | None, str | None, 
         return FactKind.COMMENT_DELETED, payload.goal_id, None, payload.comment_id, {}
     if isinstance(payload, KudosGivenV1):
         return FactKind.KUDOS_GIVEN, payload.goal_id, payload.receiver_id, payload.kudos_id, {}
+    if isinstance(payload, (ReactionAddedV1, ReactionRemovedV1)):
+        kind = FactKind.REACTION_ADDED if isinstance(payload, ReactionAddedV1) else FactKind.REACTION_REMOVED
+        details = {"target_kind": payload.target_kind, "reaction": payload.reaction}
+        return kind, payload.goal_id, None, payload.target_id, details
     return None

@@ -42,6 +42,7 @@ class CollaborationGraph:
         scores = dict.fromkeys(nodes, 0.0)
         if count < 3:
             return scores
+        # TODO: measure the sampled estimate's error on graphs larger than the demo's 47 people, where it first applies.
         sources = nodes if count <= pivots else sorted(nodes, key=_pivot_order)[:pivots]
         for source in sources:
             self._accumulate_dependencies(source, scores)

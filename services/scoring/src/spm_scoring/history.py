@@ -115,6 +115,8 @@ class OrgHistory:
         self.comments: list[Fact] = []
         self.comment_deletions: dict[tuple[str, str], Fact] = {}
         self.kudos: list[Fact] = []
+        self.reactions: list[Fact] = []
+        self.reaction_removals: dict[tuple[str, str, str, str, str], list[Fact]] = defaultdict(list)
         for fact in self.facts:
             self._index(fact)
         for facts_of_goal in (*self.owner_facts.values(), *self.status_facts.values(), *self.visibility_facts.values()):
@@ -159,6 +161,10 @@ class OrgHistory:
                 self.comment_deletions[key] = fact
         elif kind is FactKind.KUDOS_GIVEN:
             self.kudos.append(fact)
+        elif kind is FactKind.REACTION_ADDED:
+            self.reactions.append(fact)
+        elif kind is FactKind.REACTION_REMOVED:
+            self.reaction_removals[_reaction_key(fact)].append(fact)
 
     # Goals
 
@@ -229,6 +235,13 @@ class OrgHistory:
         deletion = self.comment_deletions.get((comment.goal_id or "", comment.object_id or ""))
         return deletion is not None and deletion.occurred_at <= as_of
 
+    def is_removed_reaction(self, reaction: Fact, as_of: datetime) -> bool:
+        """Return whether the same person removed the same reaction from the same target after adding it, by ``as_of``."""
+        return any(
+            removal.order_key > reaction.order_key and removal.occurred_at <= as_of
+            for removal in self.reaction_removals.get(_reaction_key(reaction), ())
+        )
+
     def _accepted_tags(self) -> list[AcceptedTag]:
         """Walk each person's tag facts on each goal in social-graph version order and collect accepted spans."""
         spans: list[AcceptedTag] = []
@@ -264,6 +277,12 @@ class OrgHistory:
             teams=frozenset(created.details["teams"]),
             collaborator_ids=frozenset(self.tagged_insiders.get(goal_id, ())),
         )
+
+
+def _reaction_key(fact: Fact) -> tuple[str, str, str, str, str]:
+    """Identify a reaction: who reacted, how, and to which goal, check-in or comment."""
+    details = fact.details
+    return (fact.goal_id or "", fact.actor_id, details.get("target_kind", ""), fact.object_id or "", details.get("reaction", ""))
 
 
 def _latest_by_version(facts: list[Fact], moment: datetime) -> Fact | None:

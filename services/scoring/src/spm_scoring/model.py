@@ -1,18 +1,24 @@
 """The scoring model, version 2: components, weights, windows and anti-gaming settings.
 
 An organisation may store its own revisions of this model (see ``model_store``). A stored revision
-never changes, so a model id always names the same formula. Weights are points. A score is the
-weighted mean of its applicable components' values (each 0..1), scaled so that the configured
-weights of a group add up to the score's maximum, which is 100 with the built-in defaults.
+never changes, so a model id always names the same formula. Weights are points, and the weights
+of each group (performance, collaboration, goal collaboration, team network) must add up to
+``WEIGHT_TOTAL``, so every score runs from 0 to 100 whichever model computed it. A score is the
+weighted mean of its applicable components' values (each 0..1), scaled to that total.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 BUILT_IN_V1 = "v1"
 BUILT_IN_V2 = "v2"
 DEFAULT_MODEL_ID = BUILT_IN_V2
+WEIGHT_TOTAL = 100.0
+# Weights are compared with their total after float addition, so allow for rounding.
+WEIGHT_TOLERANCE = 1e-6
+# Validation context key set when a stored revision is loaded rather than a new one submitted.
+STORED_CONTEXT = "stored"
 
 
 class _Settings(BaseModel):
@@ -76,7 +82,7 @@ class ScoringModelV2(BaseModel):
 
     formula: str = Field(default="v2", pattern="^v2$")
     windows_days: tuple[int, ...] = Field(default=(7, 28, 90), min_length=1, max_length=5)
-    default_window_days: int = Field(default=28, ge=1, le=366)
+    default_window_days: int = Field(default=28, ge=1, le=366, validate_default=True)
     performance: PerformanceWeights = PerformanceWeights()
     collaboration: CollaborationWeights = CollaborationWeights()
     goal_collaboration: GoalCollaborationWeights = GoalCollaborationWeights()
@@ -92,18 +98,38 @@ class ScoringModelV2(BaseModel):
     )
     explanation_events: int = Field(default=5, ge=1, le=50, description="Events listed per component")
 
-    @model_validator(mode="after")
-    def check_windows(self) -> ScoringModelV2:
-        if any(days < 1 or days > 366 for days in self.windows_days):
+    @field_validator("windows_days")
+    @classmethod
+    def check_windows(cls, windows_days: tuple[int, ...]) -> tuple[int, ...]:
+        if any(days < 1 or days > 366 for days in windows_days):
             raise ValueError("every entry of windows_days must be between 1 and 366")
-        if len(set(self.windows_days)) != len(self.windows_days):
+        if len(set(windows_days)) != len(windows_days):
             raise ValueError("windows_days must not repeat a window")
-        if self.default_window_days not in self.windows_days:
-            raise ValueError("default_window_days must be one of windows_days")
-        groups = (self.performance, self.collaboration, self.goal_collaboration, self.team_network)
-        if any(sum(group.weights().values()) <= 0 for group in groups):
-            raise ValueError("every weight group needs at least one weight above 0")
-        return self
+        return windows_days
+
+    @field_validator("default_window_days")
+    @classmethod
+    def check_default_window(cls, default_window_days: int, info: ValidationInfo) -> int:
+        windows_days = info.data.get("windows_days")
+        # When windows_days itself is invalid, its own error reports it.
+        if windows_days is not None and default_window_days not in windows_days:
+            raise ValueError(f"default_window_days must be one of windows_days {list(windows_days)}")
+        return default_window_days
+
+    @field_validator("performance", "collaboration", "goal_collaboration", "team_network")
+    @classmethod
+    def check_weight_total(cls, group: _Settings, info: ValidationInfo) -> _Settings:
+        if info.context and info.context.get(STORED_CONTEXT):
+            # NOTE: revisions stored before the total was enforced load unchanged, so their scores run to their own total.
+            return group
+        total = sum(group.weights().values())
+        if abs(total - WEIGHT_TOTAL) > WEIGHT_TOLERANCE:
+            weights = ", ".join(f"{name}={weight:g}" for name, weight in group.weights().items())
+            raise ValueError(
+                f"the weights of {info.field_name} must add up to {WEIGHT_TOTAL:g}, not {total:g} ({weights}); "
+                "give every weight of the group so that they do"
+            )
+        return group
 
 
 DEFAULT_V2_MODEL = ScoringModelV2()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from spm_events.auth import Principal
-from spm_scoring.api_context import ApiContext, require_admin, resolve_model
+from spm_scoring.api_context import MODEL_BODY_FIELD, ApiContext, require_admin, resolve_model
 from spm_scoring.model import ScoringModelV2
 from spm_scoring.model_store import ScoringModelRef
 
@@ -67,7 +67,7 @@ def model_router(context: ApiContext) -> APIRouter:
         request: ActivateModelRequest, principal: Annotated[Principal, Depends(current_principal)]
     ) -> ScoringModelsResponse:
         require_admin(principal, "choose the active scoring model")
-        resolve_model(context, principal.org_id, request.model_id)
+        resolve_model(context, principal.org_id, request.model_id, MODEL_BODY_FIELD)
         context.models.activate(principal.org_id, request.model_id, principal.person_id)
         return list_models(principal)
 

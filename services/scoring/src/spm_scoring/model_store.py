@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from spm_scoring.activities import as_utc
-from spm_scoring.model import BUILT_IN_V1, BUILT_IN_V2, DEFAULT_MODEL_ID, DEFAULT_V2_MODEL, ScoringModelV2
+from spm_scoring.model import BUILT_IN_V1, BUILT_IN_V2, DEFAULT_MODEL_ID, DEFAULT_V2_MODEL, STORED_CONTEXT, ScoringModelV2
 from spm_scoring.v2_tables import V2Tables
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,9 @@ class ModelStore:
                 select(table).where(table.c.org_id == org_id, table.c.model_id == wanted)
             ).first()
         if row is None:
-            raise UnknownModelError(f"scoring model {wanted!r} not found; GET /scoring/models lists the available ones")
+            raise UnknownModelError(
+                f"scoring model {wanted!r} not found in your organisation; GET /scoring/models lists the ones it can use"
+            )
         return _stored_model(row)
 
     def active_model_id(self, org_id: str) -> str:
@@ -126,7 +128,7 @@ class ModelStore:
 def _stored_model(row) -> ScoringModelRef:  # type: ignore[no-untyped-def]
     return ScoringModelRef(
         model_id=row.model_id,
-        definition=ScoringModelV2.model_validate_json(row.definition),
+        definition=ScoringModelV2.model_validate_json(row.definition, context={STORED_CONTEXT: True}),
         created_at=as_utc(row.created_at),
         created_by=row.created_by,
     )

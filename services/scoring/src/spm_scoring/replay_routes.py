@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from spm_events.auth import Principal
-from spm_scoring.api_context import ApiContext, not_found, require_admin, resolve_model
+from spm_scoring.api_context import MODEL_BODY_FIELD, ApiContext, not_found, require_admin, resolve_model
 from spm_scoring.explanations import goal_filter_for
 from spm_scoring.replays import ReplayNotSupportedError, ReplayRecord
 from spm_scoring.responses import ScoreResponse
@@ -26,6 +26,10 @@ class ReplayRequest(BaseModel):
     )
     as_of: AwareDatetime | None = Field(
         default=None, description="End of the window in event time; default: the org's latest event time, cut to the period's end"
+    )
+    start: AwareDatetime | None = Field(
+        default=None,
+        description="Start of a custom window in event time, included; the window then runs to as_of. Leave out window with it.",
     )
 
 
@@ -68,14 +72,14 @@ def replay_router(context: ApiContext) -> APIRouter:
     @router.post("", response_model=ReplayResponse, status_code=status.HTTP_201_CREATED)
     def run_replay(request: ReplayRequest, principal: Annotated[Principal, Depends(current_principal)]) -> ReplayResponse:
         require_admin(principal, "replay a scoring model")
-        resolve_model(context, principal.org_id, request.model_id)
+        resolve_model(context, principal.org_id, request.model_id, MODEL_BODY_FIELD)
         try:
             record = context.replays.run(
                 context.scoreboard, context.models, principal.org_id, request.model_id, request.window,
-                request.as_of, principal.person_id,
+                request.as_of, principal.person_id, request.start,
             )
         except (InvalidWindowError, ReplayNotSupportedError) as error:
-            field = "model_id" if isinstance(error, ReplayNotSupportedError) else "window"
+            field = "model_id" if isinstance(error, ReplayNotSupportedError) else error.field
             raise RequestValidationError(
                 [{"loc": ("body", field), "msg": str(error), "type": "value_error", "input": getattr(request, field)}]
             ) from None

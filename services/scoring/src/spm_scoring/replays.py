@@ -63,14 +63,18 @@ class ReplayStore:
         window_label: str | None,
         as_of: datetime | None,
         requested_by: str,
+        start: datetime | None = None,
     ) -> ReplayRecord:
-        """Score the org's history under ``model_id`` and store the results; raises InvalidWindowError, UnknownModelError."""
+        """Score the org's history under ``model_id`` and store the results; raises InvalidWindowError, UnknownModelError.
+
+        A ``start`` replaces the window label with the custom window from ``start`` to ``as_of``.
+        """
         model = models.resolve(org_id, model_id)
         if model.definition is None:
             raise ReplayNotSupportedError("model v1 cannot be replayed; choose v2 or a stored revision such as v2.1")
 
         snapshot = scoreboard.snapshot(org_id)
-        window = scoreboard.resolve_window(snapshot, model.definition, window_label, as_of)
+        window = scoreboard.resolve_window(snapshot, model.definition, window_label, as_of, start)
         scores = score_org(snapshot.history, model.definition, model.model_id, window)
         record = ReplayRecord(
             replay_id=str(uuid.uuid4()),

@@ -55,7 +55,7 @@ def _v2_scores(
     try:
         window = context.scoreboard.resolve_window(snapshot, model.definition, window_label, as_of)
     except InvalidWindowError as error:
-        raise invalid_query("window", str(error), window_label) from None
+        raise invalid_query(error.field, str(error), as_of if error.field == "as_of" else window_label) from None
     return snapshot, context.scoreboard.org_scores(snapshot, model.model_id, model.definition, window)
 
 

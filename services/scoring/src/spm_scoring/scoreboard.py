@@ -20,7 +20,15 @@ from spm_scoring.fact_store import load_facts, read_org_revision
 from spm_scoring.history import OrgHistory
 from spm_scoring.model import ScoringModelV2
 from spm_scoring.tables import ScoringTables
-from spm_scoring.windows import InvalidWindowError, Window, WindowSpec, day_window, parse_window, period_window
+from spm_scoring.windows import (
+    InvalidWindowError,
+    Window,
+    WindowSpec,
+    day_window,
+    parse_window,
+    period_window,
+    range_window,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +73,22 @@ class Scoreboard:
         return snapshot
 
     def resolve_window(
-        self, snapshot: OrgSnapshot, model: ScoringModelV2, label: str | None, as_of: datetime | None
+        self,
+        snapshot: OrgSnapshot,
+        model: ScoringModelV2,
+        label: str | None,
+        as_of: datetime | None,
+        start: datetime | None = None,
     ) -> Window:
-        """Turn a window label and an optional ``as_of`` into a window; raises InvalidWindowError."""
-        spec = parse_window(label) if label else WindowSpec(days=model.default_window_days)
+        """Turn a window label, or a ``start``, and an optional ``as_of`` into a window; raises InvalidWindowError."""
         end = as_utc(as_of) if as_of is not None else snapshot.latest_event_time
         if end is None:
-            raise InvalidWindowError("the organisation has no events yet, so there is no default as_of")
+            raise InvalidWindowError("the organisation has no events yet, so there is no default as_of; give as_of", field="as_of")
+        if start is not None:
+            if label:
+                raise InvalidWindowError("window and start were both given; give one of them", field="start")
+            return range_window(as_utc(start), end)
+        spec = parse_window(label) if label else WindowSpec(days=model.default_window_days)
         if spec.days is not None:
             if spec.days not in model.windows_days:
                 allowed = ", ".join(f"{days}d" for days in model.windows_days)

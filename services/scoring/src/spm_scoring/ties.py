@@ -5,6 +5,8 @@ Sources, all inside the window and on goals that exist at its end:
   and a tie from the actor to each owner and co-owner;
 - a comment (not deleted by the window's end) by a non-owner: help with diminishing weight, and
   the same ties;
+- a reaction (to the goal, one of its check-ins or one of its comments, not removed by the
+  window's end) by a non-owner: help with diminishing weight, and the same ties;
 - kudos: given and received with diminishing weight, and a tie from giver to receiver;
 - an accepted tag whose collaboration overlaps the window: an accepted tag for the collaborator,
   and ties both ways between tagger and collaborator, because both consented to it. The
@@ -12,8 +14,9 @@ Sources, all inside the window and on goals that exist at its end:
 
 Diminishing weight: the k-th kudos from one person to another in the window (k = 1, 2, ...) counts
 ``decay ** (k - 1)``, and so does the k-th comment by one person on goals owned by the same
-owner. With the default decay 0.5 one pair adds at most 2 however often it repeats. A person is
-never credited for, or tied to, themselves.
+owner, and the k-th reaction by one person on goals owned by the same owner. With the default
+decay 0.5 one pair adds at most 2 per kind, however often it repeats. A person is never
+credited for, or tied to, themselves.
 """
 
 from __future__ import annotations
@@ -81,6 +84,19 @@ def window_activity(history: OrgHistory, window: Window, decay: float) -> Window
         comment_counts[(comment.actor_id, owner_id)] += 1
         weight = decay ** (comment_counts[(comment.actor_id, owner_id)] - 1)
         _credit_help(history, activity, comment, weight)
+
+    reaction_counts: dict[tuple[str, str], int] = defaultdict(int)
+    for reaction in history.reactions:
+        if not window.contains(reaction.occurred_at) or not history.goal_exists(reaction.goal_id, as_of):
+            continue
+        if history.is_removed_reaction(reaction, as_of):
+            continue
+        owner_id, owner_ids = history.owners_at(reaction.goal_id or "", reaction.occurred_at)
+        if reaction.actor_id in owner_ids:
+            continue
+        reaction_counts[(reaction.actor_id, owner_id)] += 1
+        weight = decay ** (reaction_counts[(reaction.actor_id, owner_id)] - 1)
+        _credit_help(history, activity, reaction, weight)
 
     kudos_counts: dict[tuple[str, str], int] = defaultdict(int)
     for kudos in history.kudos:

@@ -13,10 +13,15 @@ WEEK = timedelta(days=7)
 LAST_MICROSECOND = timedelta(microseconds=1)
 DAYS_LABEL = re.compile(r"^([1-9][0-9]{0,2})d$")
 PERIOD_PREFIX = "period:"
+RANGE_PREFIX = "range:"
 
 
 class InvalidWindowError(ValueError):
-    """Raised for a window label that is neither ``<days>d`` nor ``period:<name>``."""
+    """Raised for a window that cannot be built; ``field`` names the request field to correct."""
+
+    def __init__(self, message: str, field: str = "window") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -80,5 +85,24 @@ def day_window(days: int, as_of: datetime) -> Window:
 
 
 def period_window(period: Period, as_of: datetime) -> Window:
+    """Build the period's window up to ``as_of``; raises InvalidWindowError when ``as_of`` is before the period starts."""
+    if as_of < period.starts_at:
+        raise InvalidWindowError(
+            f"as_of {as_of.isoformat()} is before period {period.name!r} starts on {period.start.isoformat()}; "
+            "choose a later as_of or another window",
+            field="as_of",
+        )
     end = min(as_of, period.ends_before - LAST_MICROSECOND)
     return Window(f"{PERIOD_PREFIX}{period.name}", period.starts_at, end, includes_start=True)
+
+
+def range_window(start: datetime, end: datetime) -> Window:
+    """Build a window from ``start`` (included) to ``end``; raises InvalidWindowError unless ``start < end``."""
+    if start >= end:
+        raise InvalidWindowError(
+            f"start {start.isoformat()} is not before the window's end {end.isoformat()}; "
+            "give a start earlier than as_of (or than the org's latest event time when as_of is left out)",
+            field="start",
+        )
+    label = f"{RANGE_PREFIX}{start.isoformat()}/{end.isoformat()}"
+    return Window(label, start, end, includes_start=True)
