@@ -97,13 +97,48 @@ def test_deep_json_gets_422(client: TestClient, content_type: str) -> None:
     headers = bearer("acme", "p-1") | {"Content-Type": content_type}
     response = client.post("/check-ins", content=deep, headers=headers)
     assert response.status_code == 422
-    assert "nested deeper" in response.json()["detail"]
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body"]
+    assert "nested deeper" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("raw_body", "content_type"),
+    [(b'{"value": 1, "comment": "\xff"}', "application/json"), (b"\xfe\xff{}", None), (b'{"value": "\xc3"}', "application/merge-patch+json")],
+    ids=["invalid-byte", "no-content-type", "truncated-sequence"],
+)
+def test_body_not_utf8_gets_422(client: TestClient, raw_body: bytes, content_type: str | None) -> None:
+    headers = bearer("acme", "p-1") | ({"Content-Type": content_type} if content_type else {})
+    response = client.post("/check-ins", content=raw_body, headers=headers)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["type"] == "json_invalid"
+    assert error["loc"] == ["body"]
+    assert "not valid UTF-8" in error["msg"]
+
+
+def test_non_json_body_skips_json_checks(client: TestClient) -> None:
+    headers = bearer("acme", "p-1") | {"Content-Type": "text/plain"}
+    response = client.post("/check-ins", content=b"[" * 50 + b"\xff", headers=headers)
+    # The route's own validation rejects it, because the route takes only JSON.
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "model_attributes_type"
+
+
+def test_openapi_documents_413_and_422() -> None:
+    document = build_app().openapi()
+    write = document["paths"]["/check-ins"]["post"]["responses"]
+    read = document["paths"]["/days-after/{days}"]["get"]["responses"]
+    assert "Request body larger than SPM_MAX_BODY_BYTES" in write["413"]["description"]
+    assert "422" in write
+    assert "413" not in read
 
 
 def test_overflow_gets_422(client: TestClient) -> None:
     response = client.get("/days-after/9999999")
     assert response.status_code == 422
-    assert "outside the supported range" in response.json()["detail"]
+    [error] = response.json()["detail"]
+    assert "outside the supported range" in error["msg"]
 
 
 @pytest.mark.parametrize(

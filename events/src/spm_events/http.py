@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -15,12 +16,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 logger = logging.getLogger(__name__)
 
 
+# Methods whose request body BodyLimitMiddleware reads and checks. Requests of other methods pass through unchecked.
+GUARDED_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def validation_error_content(message: str, loc: tuple[str, ...] = ("body",), error_type: str = "value_error") -> dict[str, Any]:
+    """Return a 422 body in FastAPI's documented shape: ``detail`` is a list of ``{type, loc, msg}``."""
+    return {"detail": [{"type": error_type, "loc": list(loc), "msg": message}]}
+
+
 def add_common_error_handlers(app: FastAPI) -> None:
     """Register handlers that return 422 for invalid requests without echoing the input.
 
     FastAPI's default 422 body repeats the rejected input, which strict JSON cannot always encode
-    (NaN, Infinity, a lone UTF-16 surrogate), so the client would get a 500 instead.
+    (NaN, Infinity, a lone UTF-16 surrogate), so the client would get a 500 instead. The app's
+    OpenAPI document also gains the 413 and 422 responses that ``BodyLimitMiddleware`` sends.
     """
+    document_body_guards(app)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -34,15 +46,74 @@ def add_common_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OverflowError)
     async def out_of_range(request: Request, error: OverflowError) -> JSONResponse:
         logger.info("rejected %s %s with 422: %s", request.method, request.url.path, error)
-        detail = "a date or number in the request is outside the supported range; use dates between years 1900 and 9000"
-        return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": detail})
+        message = "a date or number in the request is outside the supported range; use dates between years 1900 and 9000"
+        # The exception does not say which parameter overflowed, so loc names the request as a whole.
+        content = validation_error_content(message, loc=("request",))
+        return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content=content)
+
+
+_BODY_TOO_LARGE_RESPONSE = {
+    "description": "Request body larger than SPM_MAX_BODY_BYTES; nothing was written",
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+        }
+    },
+}
+_FIELD_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "msg": {"type": "string"},
+    },
+    "required": ["type", "loc", "msg"],
+}
+_INVALID_BODY_RESPONSE = {
+    "description": "Invalid request; detail[].loc names the field, or is [\"body\"] for a body that is not valid JSON text",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"detail": {"type": "array", "items": _FIELD_ERROR_SCHEMA}},
+                "required": ["detail"],
+            }
+        }
+    },
+}
+
+
+def document_body_guards(app: FastAPI) -> None:
+    """Add the 413 and 422 responses of ``BodyLimitMiddleware`` to every guarded operation of the OpenAPI document.
+
+    The middleware responds before any route runs, so FastAPI cannot know of these responses. An
+    operation that already documents 413 or 422 keeps its own description.
+    """
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build_openapi()
+        for path_item in document.get("paths", {}).values():
+            for method, operation in path_item.items():
+                if method.upper() not in GUARDED_METHODS:
+                    continue
+                responses = operation.setdefault("responses", {})
+                responses.setdefault("413", copy.deepcopy(_BODY_TOO_LARGE_RESPONSE))
+                responses.setdefault("422", copy.deepcopy(_INVALID_BODY_RESPONSE))
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class RequestRejected(Exception):
-    def __init__(self, status_code: int, detail: str) -> None:
+    def __init__(self, status_code: int, detail: str, error_type: str = "value_error") -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
+        self.error_type = error_type
 
 
 def json_nesting_depth(body: bytes) -> int:
@@ -106,10 +177,11 @@ def has_control_character_escape(body: bytes) -> bool:
 
 
 class BodyLimitMiddleware:
-    """Reject bodies larger than ``max_bytes`` with 413 and JSON nested deeper than ``max_depth`` with 422.
+    """Reject bodies larger than ``max_bytes`` with 413, and JSON bodies that are not UTF-8 or nest deeper than ``max_depth`` with 422.
 
     The body is read here in full (it is at most ``max_bytes``) and replayed to the route, so no route
-    receives a body that breaks either limit and nothing is written for one.
+    receives a body that breaks a limit and nothing is written for one. A 422 has FastAPI's shape,
+    a ``detail`` list whose ``loc`` is ``["body"]``.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int) -> None:
@@ -118,14 +190,18 @@ class BodyLimitMiddleware:
         self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        if scope["type"] != "http" or scope["method"] not in GUARDED_METHODS:
             await self.app(scope, receive, send)
             return
         try:
             body = await self._read_bounded_body(scope, receive)
-            self._check_depth(scope, body)
+            self._check_json(scope, body)
         except RequestRejected as rejection:
-            await _send_json(send, rejection.status_code, {"detail": rejection.detail})
+            if rejection.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+                content = validation_error_content(rejection.detail, error_type=rejection.error_type)
+            else:
+                content = {"detail": rejection.detail}
+            await _send_json(send, rejection.status_code, content)
             return
 
         replayed = False
@@ -158,12 +234,21 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _check_depth(self, scope: Scope, body: bytes) -> None:
+    def _check_json(self, scope: Scope, body: bytes) -> None:
         content_type = dict(scope.get("headers", [])).get(b"content-type", b"").lower()
-        if b"json" not in content_type:
+        # A body without a Content-Type gets the JSON checks too, because FastAPI parses it as JSON
+        # when a route or app sets strict_content_type=False.
+        if content_type and b"json" not in content_type:
             return
         if json_nesting_depth(body) > self.max_depth:
             raise RequestRejected(422, f"JSON body is nested deeper than the limit of {self.max_depth} levels")
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            # FastAPI would respond with an undocumented 400 and no hint. RFC 8259 requires UTF-8 for JSON between systems.
+            raise RequestRejected(
+                422, f"JSON body is not valid UTF-8 (invalid byte at offset {error.start}); send the body as UTF-8 text", "json_invalid"
+            ) from None
         if has_unpaired_surrogate_escape(body):
             raise RequestRejected(422, "JSON body contains an unpaired UTF-16 surrogate escape; send valid Unicode text")
         if has_control_character_escape(body):

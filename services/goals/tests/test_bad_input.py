@@ -43,6 +43,9 @@ CASES = [
     BadRequest("unknown key result field", "{goal}/key-results", as_json({**KEY_RESULT, "owner": "me"}), 422, "owner"),
     BadRequest("1 MB body", "/goals", as_json({**GOAL, "title": "x" * 1_000_000}), 413, "limit"),
     BadRequest("JSON nested 1000 deep", "/goals", '{"title": ' + "[" * 1000 + "]" * 1000 + "}", 422, "limit"),
+    # A lone surrogate escape of the str is sent as the raw byte 0xff (see the surrogateescape encoding below).
+    BadRequest("body not UTF-8", "/goals", as_json({**GOAL, "title": "Gr"}).replace("Gr", "Gr\udcff"), 422, "not valid UTF-8"),
+    BadRequest("truncated JSON", "/goals", as_json(GOAL)[:-20], 422, "json_invalid"),
     BadRequest("key result on closed goal", "{closed}/key-results", as_json(KEY_RESULT), 409, "closed"),
     BadRequest("check-in on closed goal", "{closed_check_ins}", as_json({"value": 1, "occurred_at": "2020-03-01"}), 409, "closed"),
     BadRequest("unknown outcome", "{goal}/close", as_json({"outcome": "won"}), 422, "outcome"),
@@ -69,7 +72,7 @@ def test_bad_input_is_rejected_without_writing(backend_client: TestClient, auth_
     body = case.body.replace("{foreign_id}", foreign["goal_id"]).replace("{child_id}", child["goal_id"])
     written = backend_client.get("/internal/relay").json()["max_notification_id"]
 
-    response = backend_client.post(path, content=body.encode(), headers=headers)
+    response = backend_client.post(path, content=body.encode("utf-8", "surrogateescape"), headers=headers)
 
     assert response.status_code == case.status, response.text[:500]
     assert case.names in json.dumps(response.json()["detail"])[:2000]

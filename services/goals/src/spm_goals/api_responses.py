@@ -138,8 +138,8 @@ class FieldError(BaseModel):
 
 
 class ValidationErrorOut(BaseModel):
-    detail: list[FieldError] | str = Field(
-        description="One entry per invalid field, or a message for a body nested deeper than the limit"
+    detail: list[FieldError] = Field(
+        description="One entry per invalid field; loc is [\"body\"] for a body that is not UTF-8 JSON or is nested deeper than the limit"
     )
 
 
