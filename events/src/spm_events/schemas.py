@@ -185,8 +185,8 @@ ReactionTarget = Literal["goal", "check_in", "comment"]
 
 
 class CommentPostedV1(Payload):
-    """A comment on a goal, or on one check-in of it. ``mentioned_ids`` are the people its text mentions,
-    whether or not they may see the goal: consumers decide who hears of it."""
+    """A comment on a goal, or on one check-in of it. ``mentioned_ids`` are the people its text mentions
+    who could see the goal when it was posted. Consumers still check visibility before notifying."""
 
     goal_id: str = Id
     comment_id: str = Id

@@ -238,23 +238,31 @@ def test_comment_with_mention_records_mentioned_ids(
     }
 
 
-def test_mention_response_reveals_nothing_about_access(
+def test_mention_of_outsider_names_nobody(
     client: TestClient, private_goal: dict[str, str], auth_headers: HeadersFor, add_people: Callable[..., list[str]]
 ) -> None:
     goal_id = private_goal["goal_id"]
-    [outsider] = add_people("outsider")
+    add_people("outsider")
     headers = auth_headers(OWNER)
 
     to_insider = client.post(f"/goals/{goal_id}/comments", json={"body": "see @insider"}, headers=headers)
     to_outsider = client.post(f"/goals/{goal_id}/comments", json={"body": "see @outsider"}, headers=headers)
+    edited = client.patch(
+        f"/goals/{goal_id}/comments/{to_insider.json()['comment_id']}",
+        json={"body": "see @insider and @outsider"},
+        headers=headers,
+    )
 
-    assert to_insider.status_code == to_outsider.status_code == 201
-    assert to_insider.json().keys() == to_outsider.json().keys()
+    assert to_insider.status_code == 201
+    assert to_outsider.status_code == 201
+    assert edited.status_code == 200
     assert to_insider.json()["mentioned_ids"] == [private_goal["collaborator"]]
-    assert to_outsider.json()["mentioned_ids"] == [outsider]
+    assert to_outsider.json()["mentioned_ids"] == []
+    assert edited.json()["mentioned_ids"] == [private_goal["collaborator"]]
     assert [envelope.data["mentioned_ids"] for envelope in published_envelopes(client)] == [
         [private_goal["collaborator"]],
-        [outsider],
+        [],
+        [private_goal["collaborator"]],
     ]
 
 
@@ -495,93 +503,6 @@ def test_insider_of_private_goal_may_comment(
     )
 
     assert response.status_code == 201
-
-
-def deactivate(client: TestClient, auth_headers: HeadersFor, handle: str) -> None:
-    response = client.post(f"/people/{handle}/deactivate", headers=auth_headers("admin-1", admin=True))
-    assert response.status_code == 200
-
-
-BAD_INPUT = [
-    # (case, method, path suffix, JSON body or raw text, expected status, field named in the 422)
-    ("goal of another org", "POST", "OTHER_ORG_GOAL/followers", None, 404, None),
-    ("tag deactivated person", "POST", "/collaborators", {"person_id": "GONE"}, 422, "person_id"),
-    ("tag unknown person", "POST", "/collaborators", {"person_id": "person-not-in-directory"}, 422, "person_id"),
-    ("comment of 100 KB", "POST", "/comments", {"body": "x" * 100_000}, 413, None),
-    ("comment of 10,001 characters", "POST", "/comments", {"body": "x" * 10_001}, 422, "body"),
-    ("blank comment", "POST", "/comments", {"body": "   "}, 422, "body"),
-    ("mention of unknown handle", "POST", "/comments", {"body": "hi @nobody-here"}, 422, "body"),
-    ("mention of deactivated person", "POST", "/comments", {"body": "hi @gone"}, 422, "body"),
-    ("comment with unknown field", "POST", "/comments", {"body": "hi", "pinned": True}, 422, "pinned"),
-    ("comment in the future", "POST", "/comments", {"body": "hi", "occurred_at": "2999-01-01"}, 422, "occurred_at"),
-    ("kudos to oneself", "POST", "/kudos", {"receiver_id": "ACTOR", "message": "me"}, 422, "receiver_id"),
-    ("kudos to deactivated person", "POST", "/kudos", {"receiver_id": "GONE", "message": "hi"}, 422, "receiver_id"),
-    (
-        "second kudos the same day",
-        "POST",
-        "/kudos",
-        {"receiver_id": "BO", "message": "again", "occurred_at": "2021-03-01T20:00:00Z"},
-        409,
-        None,
-    ),
-    ("kudos with empty message", "POST", "/kudos", {"receiver_id": "BO", "message": ""}, 422, "message"),
-    ("kudos with unknown field", "POST", "/kudos", {"receiver_id": "BO", "message": "x", "stars": 5}, 422, "stars"),
-    ("reaction kind not in the list", "POST", "/reactions", {"reaction": "dislike"}, 422, "reaction"),
-    ("reaction to unknown target kind", "POST", "/reactions", {"reaction": "like", "target_kind": "team"}, 422, "target_kind"),
-    ("reaction to another goal", "POST", "/reactions", {"reaction": "like", "target_id": "goal-2"}, 422, "target_id"),
-    ("reaction to check-in without id", "POST", "/reactions", {"reaction": "like", "target_kind": "check_in"}, 422, "target_id"),
-    ("reaction with NaN", "POST", "/reactions", '{"reaction": NaN}', 422, "reaction"),
-    ("accept with unknown field", "POST", "/collaborators/me/accept", {"note": "yes"}, 422, "note"),
-]
-
-
-@pytest.mark.parametrize(
-    ("method", "suffix", "body", "expected_status", "field"),
-    [case[1:] for case in BAD_INPUT],
-    ids=[case[0] for case in BAD_INPUT],
-)
-def test_bad_input_gets_4xx_and_writes_nothing(
-    client: TestClient,
-    add_known_goal: Callable[..., str],
-    auth_headers: HeadersFor,
-    add_people: Callable[..., list[str]],
-    org_id: str,
-    method: str,
-    suffix: str,
-    body: dict | str | None,
-    expected_status: int,
-    field: str | None,
-) -> None:
-    goal_id = add_known_goal(owner_id=OWNER)
-    actor = "person-1"
-    bo, deactivated_id = add_people("bo", "gone")
-    deactivate(client, auth_headers, "gone")
-    # Every case starts from a graph with one kudos of the actor on 2021-03-01, for the same-day case.
-    first_kudos = {"receiver_id": bo, "message": "first", "occurred_at": "2021-03-01T08:00:00Z"}
-    assert client.post(f"/goals/{goal_id}/kudos", json=first_kudos, headers=auth_headers(actor)).status_code == 201
-    if suffix.startswith("OTHER_ORG_GOAL"):
-        goal_id, suffix = add_known_goal(org="another-org"), suffix.removeprefix("OTHER_ORG_GOAL")
-    if isinstance(body, dict):
-        substitutes = {"GONE": deactivated_id, "BO": bo, "ACTOR": actor}
-        body = {key: substitutes.get(value, value) if isinstance(value, str) else value for key, value in body.items()}
-    written_before = max_notification_id(client)
-    version_before = graph_version(client, org_id, goal_id)
-
-    response = client.request(
-        method,
-        f"/goals/{goal_id}{suffix}",
-        content=body if isinstance(body, str) else None,
-        json=body if isinstance(body, dict) else None,
-        headers={**auth_headers(actor), "Content-Type": "application/json"},
-    )
-
-    assert response.status_code == expected_status, response.text
-    assert "detail" in response.json()
-    if field is not None:
-        locations = [error["loc"] for error in response.json()["detail"]]
-        assert any(location[-1] == field for location in locations), locations
-    assert max_notification_id(client) == written_before
-    assert graph_version(client, org_id, goal_id) == version_before
 
 
 # Rate limit

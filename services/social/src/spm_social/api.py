@@ -18,6 +18,7 @@ from spm_social.community_api import add_network_routes
 from spm_social.directory_lookup import PeopleLookup
 from spm_social.domain import SocialGraphError
 from spm_social.event_time import EventTime, event_time_or_now
+from spm_social.ids import TEXT_ID_PATTERN
 from spm_social.feed_api import feed_routes
 from spm_social.interactions_api import add_interaction_error_handlers, interaction_routes
 from spm_social.people import PeopleDirectory
@@ -32,7 +33,7 @@ from spm_social.views import InvalidCursorError, SocialViews
 
 logger = logging.getLogger(__name__)
 
-GoalId = Annotated[str, Path(min_length=1, max_length=100)]
+GoalId = Annotated[str, Path(min_length=1, max_length=100, pattern=TEXT_ID_PATTERN)]
 
 
 class FollowRequest(BaseModel):

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from spm_events.auth import PERSON_ID_PATTERN, Principal
 from spm_social.application import SocialApplication
 from spm_social.community import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, CommunityPermissionError, LastOwnerError
+from spm_social.directory_lookup import PersonDeactivatedError, PersonNotFoundError
 from spm_social.event_time import EventTime, event_time_or_now
+from spm_social.ids import TEXT_ID_PATTERN
 from spm_social.graph_rules import SocialGraphError
 from spm_social.network_commands import (
     CommunityDetail,
@@ -23,14 +25,12 @@ from spm_social.network_commands import (
     CommunitySummary,
     ConcurrentUpdateError,
     InvalidCommunityCursorError,
-    PersonDeactivatedError,
-    PersonNotFoundError,
 )
 
 logger = logging.getLogger(__name__)
 
 CommunityId = Annotated[UUID, Path(description="The id that POST /communities returned")]
-GoalId = Annotated[str, Path(min_length=1, max_length=100)]
+GoalId = Annotated[str, Path(min_length=1, max_length=100, pattern=TEXT_ID_PATTERN)]
 PersonIdPattern = rf"^{PERSON_ID_PATTERN.pattern}$"
 PersonId = Annotated[str, Path(pattern=PersonIdPattern, description="A person id, as in a token's `sub`")]
 OccurredAtQuery = Annotated[EventTime | None, Query()]
@@ -78,7 +78,7 @@ class InviteBody(BaseModel):
 class LinkGoalBody(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    goal_id: str = Field(min_length=1, max_length=100)
+    goal_id: str = Field(min_length=1, max_length=100, pattern=TEXT_ID_PATTERN)
     occurred_at: EventTime | None = None
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from spm_events.auth import Principal
 from spm_social.fanout import FEED_KINDS
+from spm_social.ids import TEXT_ID_PATTERN
 from spm_social.views import FeedCursor, FeedPage, SocialViews
 
 FeedKind = Literal[FEED_KINDS]  # type: ignore[valid-type]
@@ -56,7 +57,7 @@ def feed_routes(views: SocialViews, current_principal: Callable[..., Principal])
 
     @router.get("/communities/{community_id}/feed", response_model=FeedResponse)
     def read_community_feed(
-        community_id: Annotated[str, Path(min_length=1, max_length=100)],
+        community_id: Annotated[str, Path(min_length=1, max_length=100, pattern=TEXT_ID_PATTERN)],
         principal: CurrentPrincipal,
         limit: Limit = 20,
         before: Before = None,

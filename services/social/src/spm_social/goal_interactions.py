@@ -8,28 +8,28 @@ who may not see the goal therefore gets the same 404 from every use case here as
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import TypeVar
 from uuid import uuid4
 
 from spm_events.auth import Principal
 from spm_events.visibility import GoalAudience
-from spm_social.directory_lookup import DirectoryEntry
+from spm_social.directory_lookup import (
+    DirectoryLookups,
+    PersonDeactivatedError,
+    PersonNotFoundError,
+    find_person,
+    require_directory,
+)
 from spm_social.domain import GoalSocialGraph
 from spm_social.graph_rules import ActionNotAllowedError, CommentNotFoundError, SocialGraphError
 from spm_social.graph_state import CollaboratorTag, Comment, Kudos, Reaction
-from spm_social.mentions import resolve_mentions
+from spm_social.mentions import mentioned_people_who_may_see, resolve_mentions
 from spm_social.pages import Page, PageCursor, page_of
 
 Result = TypeVar("Result")
-
-
-class PeopleLookups(Protocol):
-    def entry_of(self, org_id: str, person_id: str) -> DirectoryEntry | None: ...
-
-    def entries_by_handle(self, org_id: str, handles: Collection[str]) -> Mapping[str, DirectoryEntry]: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def may_manage(principal: Principal, audience: GoalAudience) -> bool:
 
 class GoalInteractions:
     # Annotations only: SocialApplication provides these, and the annotations create no attributes.
-    people: PeopleLookups | None
+    people: DirectoryLookups | None
     _change_graph: Callable[[str, str, Callable[[GoalSocialGraph], bool]], bool]
     _load_graph: Callable[[str, str], GoalSocialGraph | None]
     _check_goal_is_visible: Callable[[Principal, str], GoalAudience]
@@ -90,8 +90,8 @@ class GoalInteractions:
         self, actor: Principal, goal_id: str, body: str, check_in_id: str | None, occurred_at: datetime
     ) -> Comment:
         """Post a comment on a goal, or on one of its check-ins, with its @handle mentions resolved."""
-        self._check_goal_is_visible(actor, goal_id)
-        mentioned_ids = resolve_mentions(self._people_lookups(), actor.org_id, body)
+        audience = self._check_goal_is_visible(actor, goal_id)
+        mentioned_ids = self._mentioned_ids(actor.org_id, audience, body)
         comment_id = str(uuid4())
 
         def post(graph: GoalSocialGraph) -> bool:
@@ -105,8 +105,8 @@ class GoalInteractions:
         self, actor: Principal, goal_id: str, comment_id: str, body: str, occurred_at: datetime
     ) -> tuple[bool, Comment]:
         """Replace the text of the actor's own comment; return whether an edit was recorded, and the comment."""
-        self._check_goal_is_visible(actor, goal_id)
-        mentioned_ids = resolve_mentions(self._people_lookups(), actor.org_id, body)
+        audience = self._check_goal_is_visible(actor, goal_id)
+        mentioned_ids = self._mentioned_ids(actor.org_id, audience, body)
         return self._change_and_read(
             actor.org_id,
             goal_id,
@@ -222,21 +222,22 @@ class GoalInteractions:
 
     def _check_person_is_active(self, org_id: str, person_id: str, field: str) -> None:
         """Raise SocialGraphError naming ``field`` unless the person is active in the organisation's directory."""
-        entry = self._people_lookups().entry_of(org_id, person_id)
-        if entry is None:
+        try:
+            find_person(self.people, org_id, person_id, must_be_active=True)
+        except PersonNotFoundError:
             raise SocialGraphError(
                 field,
                 f"{field} {person_id!r} is not in your organisation's people directory; name a person from GET /people",
-            )
-        if not entry.active:
-            raise SocialGraphError(field, f"{field} {person_id!r} names a deactivated person; name an active person")
+            ) from None
+        except PersonDeactivatedError:
+            raise SocialGraphError(
+                field, f"{field} {person_id!r} names a deactivated person; name an active person"
+            ) from None
 
-    def _people_lookups(self) -> PeopleLookups:
-        if self.people is None:
-            raise RuntimeError(
-                "this SocialApplication was built without a people directory; pass people=PeopleLookup(...)"
-            )
-        return self.people
+    def _mentioned_ids(self, org_id: str, audience: GoalAudience, body: str) -> tuple[str, ...]:
+        """Resolve the mentions of ``body`` and keep the people who may see the goal, so no event names the others."""
+        mentioned = resolve_mentions(require_directory(self.people), org_id, body)
+        return mentioned_people_who_may_see(org_id, audience, mentioned)
 
     def _visible_graph(self, reader: Principal, goal_id: str) -> GoalSocialGraph | None:
         self._check_goal_is_visible(reader, goal_id)

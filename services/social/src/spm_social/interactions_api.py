@@ -14,6 +14,7 @@ from spm_events.auth import PERSON_ID_PATTERN, Principal
 from spm_events.schemas import ReactionKind, ReactionTarget
 from spm_social.application import SocialApplication
 from spm_social.event_time import EventTime, event_time_or_now
+from spm_social.ids import TEXT_ID_PATTERN
 from spm_social.graph_rules import ActionNotAllowedError, CommentNotFoundError, GraphConflictError
 from spm_social.interaction_schemas import (
     TARGET_ID_PATTERN,
@@ -39,7 +40,7 @@ from spm_social.pages import InvalidPageCursorError, PageCursor
 
 logger = logging.getLogger(__name__)
 
-GoalId = Annotated[str, Path(min_length=1, max_length=100)]
+GoalId = Annotated[str, Path(min_length=1, max_length=100, pattern=TEXT_ID_PATTERN)]
 CommentId = Annotated[str, Path(min_length=1, max_length=100)]
 PersonId = Annotated[str, Path(pattern=rf"^{PERSON_ID_PATTERN.pattern}$")]
 OccurredAtQuery = Annotated[EventTime | None, Query()]

@@ -6,6 +6,8 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Protocol
 
+from spm_events.auth import Principal
+from spm_events.visibility import GoalAudience
 from spm_social.directory_lookup import DirectoryEntry
 from spm_social.graph_rules import MAX_MENTIONS, SocialGraphError
 
@@ -27,11 +29,11 @@ def mentioned_handles(body: str) -> list[str]:
     return list(handles)
 
 
-def resolve_mentions(directory: HandleDirectory, org_id: str, body: str) -> tuple[str, ...]:
-    """Return the ids of the people ``body`` mentions, raising SocialGraphError naming ``body``.
+def resolve_mentions(directory: HandleDirectory, org_id: str, body: str) -> tuple[DirectoryEntry, ...]:
+    """Return the directory entries of the people ``body`` mentions, raising SocialGraphError naming ``body``.
 
-    Every handle must name an active person of the organisation. Whether they may see the goal
-    is not checked, so the result does not depend on it.
+    Every handle must name an active person of the organisation. Whether they may see the goal is
+    not checked here, so the error does not depend on it.
     """
     handles = mentioned_handles(body)
     if len(handles) > MAX_MENTIONS:
@@ -47,4 +49,22 @@ def resolve_mentions(directory: HandleDirectory, org_id: str, body: str) -> tupl
     if inactive:
         listed = ", ".join(f"@{handle}" for handle in inactive)
         raise SocialGraphError("body", f"body mentions deactivated people: {listed}; remove those mentions")
-    return tuple(entries[handle].person_id for handle in handles)
+    return tuple(entries[handle] for handle in handles)
+
+
+def mentioned_people_who_may_see(
+    org_id: str, audience: GoalAudience, mentioned: tuple[DirectoryEntry, ...]
+) -> tuple[str, ...]:
+    """Return the ids of the mentioned people who may see the goal, in mention order.
+
+    A mention of anyone else is left out of the comment's events and response, so no consumer can
+    notify them and no notification reveals that the goal exists. A person's teams are taken from
+    the people directory, because only their own token carries the ``teams`` claim.
+    """
+    # NOTE: the directory stores one team per person and no admin role, so a person whose token
+    # names more teams, or an admin, who may see a team or private goal is left out too.
+    return tuple(
+        entry.person_id
+        for entry in mentioned
+        if audience.can_see(Principal(org_id, entry.person_id, teams=frozenset({entry.team})))
+    )

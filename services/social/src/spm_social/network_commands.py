@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -22,7 +22,7 @@ from eventsourcing.persistence import IntegrityError
 
 from spm_events.auth import Principal
 from spm_social.community import Community, CommunityCatalogue, GoalLink, catalogue_id_for
-from spm_social.directory_lookup import DirectoryEntry
+from spm_social.directory_lookup import DirectoryLookups, find_person
 from spm_social.person_graph import PersonFollowGraph, person_graph_id_for
 
 logger = logging.getLogger(__name__)
@@ -34,32 +34,12 @@ MAX_SAVE_ATTEMPTS = 5
 _aggregate_locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
 
 
-class PersonEntries(Protocol):
-    def entry_of(self, org_id: str, person_id: str) -> DirectoryEntry | None: ...
-
-
 class CommunityNotFoundError(LookupError):
     """Raised for a community that does not exist in the caller's organisation."""
 
     def __init__(self, community_id: UUID) -> None:
         super().__init__(f"community {community_id} not found")
         self.community_id = community_id
-
-
-class PersonNotFoundError(LookupError):
-    """Raised for a person id that the organisation's people directory does not contain."""
-
-    def __init__(self, person_id: str) -> None:
-        super().__init__(f"person {person_id!r} not found")
-        self.person_id = person_id
-
-
-class PersonDeactivatedError(ValueError):
-    """Raised when a command names a person whom the people directory marks inactive."""
-
-    def __init__(self, person_id: str) -> None:
-        super().__init__(f"person {person_id!r} is deactivated")
-        self.person_id = person_id
 
 
 class InvalidCommunityCursorError(ValueError):
@@ -123,7 +103,7 @@ class SavesWithRetries:
 
 class CommunityCommands(SavesWithRetries):
     goal_audiences: Any
-    people: PersonEntries | None
+    people: DirectoryLookups | None
     _check_goal_is_visible: Callable[[Principal, str], None]
 
     def create_community(self, actor: Principal, name: str, description: str, occurred_at: datetime) -> CommunityDetail:
@@ -168,7 +148,7 @@ class CommunityCommands(SavesWithRetries):
         self, actor: Principal, community_id: UUID, invitee_id: str, occurred_at: datetime
     ) -> bool:
         """Let a member invite an active person of the directory. Return False if already a member or invited."""
-        _find_person(self.people, actor.org_id, invitee_id, must_be_active=True)
+        find_person(self.people, actor.org_id, invitee_id, must_be_active=True)
         return self._change_community(
             actor, community_id, lambda community: community.invite(actor.person_id, invitee_id, occurred_at)
         )
@@ -271,25 +251,25 @@ class CommunityCommands(SavesWithRetries):
 
 
 class PersonFollowCommands(SavesWithRetries):
-    people: PersonEntries | None
+    people: DirectoryLookups | None
 
     def follow_person(self, actor: Principal, person_id: str, occurred_at: datetime) -> bool:
         """Make the actor follow an active person of the directory. Return False if they already did."""
-        _find_person(self.people, actor.org_id, person_id, must_be_active=True)
+        find_person(self.people, actor.org_id, person_id, must_be_active=True)
         return self._change_person_graph(
             actor.org_id, person_id, lambda graph: graph.follow(actor.person_id, occurred_at)
         )
 
     def unfollow_person(self, actor: Principal, person_id: str, occurred_at: datetime) -> bool:
         """Make the actor stop following a person of the directory, deactivated or not. Return False if they did not."""
-        _find_person(self.people, actor.org_id, person_id)
+        find_person(self.people, actor.org_id, person_id)
         return self._change_person_graph(
             actor.org_id, person_id, lambda graph: graph.unfollow(actor.person_id, occurred_at)
         )
 
     def get_person_followers(self, reader: Principal, person_id: str) -> list[str]:
         """Return the ids of the people who follow a person of the directory, sorted."""
-        _find_person(self.people, reader.org_id, person_id)
+        find_person(self.people, reader.org_id, person_id)
         graph = self._load_aggregate(person_graph_id_for(reader.org_id, person_id))
         return sorted(graph.followers) if graph else []
 
@@ -304,20 +284,3 @@ class PersonFollowCommands(SavesWithRetries):
 
         return self._save_with_retries(graph_id, prepare)
 
-
-def _find_person(
-    people: PersonEntries | None, org_id: str, person_id: str, must_be_active: bool = False
-) -> DirectoryEntry:
-    """Return the person's directory entry.
-
-    Raises PersonNotFoundError for a person the directory lacks, and PersonDeactivatedError for an
-    inactive one when ``must_be_active`` is set.
-    """
-    if people is None:
-        raise RuntimeError("this SocialApplication has no people directory; pass people= when creating it")
-    person = people.entry_of(org_id, person_id)
-    if person is None:
-        raise PersonNotFoundError(person_id)
-    if must_be_active and not person.active:
-        raise PersonDeactivatedError(person_id)
-    return person

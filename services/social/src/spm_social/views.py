@@ -49,7 +49,8 @@ class FeedCursor:
             occurred_at = datetime.fromisoformat(occurred_at_text)
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise InvalidCursorError("invalid cursor; pass next_cursor from a previous feed page") from None
-        if occurred_at.tzinfo is None or not event_id:
+        # Event ids are UUIDs, so a control character (which PostgreSQL rejects in text) marks a forged cursor.
+        if occurred_at.tzinfo is None or not event_id or not event_id.isprintable():
             raise InvalidCursorError("invalid cursor; pass next_cursor from a previous feed page")
         return cls(occurred_at.astimezone(timezone.utc), event_id)
 
