@@ -34,6 +34,12 @@ from spm_events.schemas import (
 from spm_notifications.projection import InboxProjection
 from spm_notifications.tables import InboxTables, open_read_model
 
+# The delivery tests import notify_delivery_support from this directory, which pytest's
+# --import-mode=importlib does not put on sys.path.
+TESTS_DIR = str(Path(__file__).resolve().parent)
+if TESTS_DIR not in sys.path:
+    sys.path.insert(0, TESTS_DIR)
+
 START = datetime(2020, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 

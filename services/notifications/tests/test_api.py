@@ -78,6 +78,10 @@ def test_inbox_item_has_message_and_ids(client, token_for, filled_inbox) -> None
         "message": 'You were tagged on "Grow revenue"',
         "occurred_at": "2020-03-02T09:20:00Z",
         "read": False,
+        "count": 1,
+        "actor_ids": [ACTOR],
+        "community_id": None,
+        "group_key": None,
     }
     assert items[0]["message"] == 'A check-in was recorded on "Grow revenue", a goal you follow'
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from spm_events.auth import Principal
 from spm_notifications.inbox import Cursor, Inbox
-from spm_notifications.rules import FOLLOWED_GOAL_CHECK_IN, OWNED_GOAL_CHECK_IN, TAGGED, notification_id_for
+from spm_notifications.rules import CHECK_IN_KINDS, FOLLOWED_GOAL_CHECK_IN, OWNED_GOAL_CHECK_IN, TAGGED, notification_id_for
 
 GOAL = "goal-audience"
 OLGA, CORA, DAN, COLIN, FAY, OTTO, ACTOR = "olga", "cora", "dan", "colin", "fay", "otto", "alex"
@@ -38,20 +38,25 @@ def reader(org_id: str, person_id: str, teams: tuple[str, ...] = (), admin: bool
 
 
 def facts(store, org_id: str) -> set[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
-    """Return (recipient, kind, event id) of every inbox row of the org."""
+    """Return (recipient, kind, event id) of every check-in and tag notification of the org.
+
+    Follows also notify the goal's owners (goal_followed); test_activities.py covers those.
+    """
     inbox = store.tables.inbox
     with store.engine.connect() as connection:
-        rows = connection.execute(select(inbox).where(inbox.c.org_id == org_id))
+        rows = connection.execute(
+            select(inbox).where(inbox.c.org_id == org_id, inbox.c.kind.in_((*CHECK_IN_KINDS, TAGGED)))
+        )
         return {(row.recipient_id, row.kind, row.event_id) for row in rows}
 
 
 def table_rows(store, table_name: str, org_id: str) -> list[tuple]:  # type: ignore[no-untyped-def, type-arg]
-    """Return every row of one table for the org, without wall-clock columns, sorted."""
+    """Return every row of one table for the org, without wall-clock columns and the insert order, sorted."""
     table = getattr(store.tables, table_name)
     with store.engine.connect() as connection:
         rows = connection.execute(select(table).where(table.c.org_id == org_id))
         return sorted(
-            tuple(value for key, value in row._mapping.items() if key != "created_at") for row in rows
+            tuple(value for key, value in row._mapping.items() if key not in ("created_at", "sequence")) for row in rows
         )
 
 

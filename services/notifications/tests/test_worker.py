@@ -12,7 +12,13 @@ from sqlalchemy import select
 from spm_events.database import create_database_engine
 from spm_events.envelope import Envelope, encode_envelope
 from spm_events.registry import DEADLETTER_TOPIC, GOALS_TOPIC, SOCIAL_TOPIC, event_type_for
-from spm_notifications.rules import FOLLOWED_GOAL_CHECK_IN, OWNED_GOAL_CHECK_IN, TAGGED, notification_id_for
+from spm_notifications.rules import (
+    FOLLOWED_GOAL_CHECK_IN,
+    GOAL_FOLLOWED,
+    OWNED_GOAL_CHECK_IN,
+    TAGGED,
+    notification_id_for,
+)
 from spm_notifications.settings import READ_MODEL_FILE
 from spm_notifications.tables import open_read_model
 
@@ -132,6 +138,8 @@ def test_worker_notifies_exact_recipients_once(  # type: ignore[no-untyped-def]
         (OWNER, OWNED_GOAL_CHECK_IN, check_in.id),
         (TINA, TAGGED, tag.id),
     }
+    # Each follow tells the owner; Finn's later unfollow does not take that back.
+    expected |= {(OWNER, GOAL_FOLLOWED, follow.id) for follow in scenario[1:4]}
     worker = worker_factory("worker")
     read_model = WorkerReadModel(worker)
 
@@ -166,6 +174,7 @@ def test_worker_killed_loses_and_doubles_nothing(  # type: ignore[no-untyped-def
     }
     expected |= {(OWNER, OWNED_GOAL_CHECK_IN, check_in.id) for check_in in before_kill + after_kill[:50]}
     expected |= {(TINA, TAGGED, tag.id) for tag in after_kill[50:]}
+    expected |= {(OWNER, GOAL_FOLLOWED, follow.id) for follow in setup[1:]}
     worker = worker_factory("worker")
     read_model = WorkerReadModel(worker)
 
@@ -193,7 +202,8 @@ def test_poison_message_does_not_stall_partition(  # type: ignore[no-untyped-def
     read_model = WorkerReadModel(worker)
     consumer = worker.env["SPM_PROCESSOR_ID"]
 
-    sent_setup = publish(kafka_bootstrap, [events.goal_created(goal, OWNER), events.followed(goal, FAY, 1)])
+    follow = events.followed(goal, FAY, 1)
+    sent_setup = publish(kafka_bootstrap, [events.goal_created(goal, OWNER), follow])
     poison = publish_raw(kafka_bootstrap, GOALS_TOPIC.name, goal.encode(), b"\xff\x00 definitely not an envelope")
     ((poison_topic, poison_partition), poison_offset), = poison.items()
     check_in = events.check_in(goal, ACTOR, 10)
@@ -218,6 +228,7 @@ def test_poison_message_does_not_stall_partition(  # type: ignore[no-untyped-def
     assert read_model.notification_facts(events.org_id) == {
         (FAY, FOLLOWED_GOAL_CHECK_IN, check_in.id),
         (OWNER, OWNED_GOAL_CHECK_IN, check_in.id),
+        (OWNER, GOAL_FOLLOWED, follow.id),
     }
     source = f"{poison_topic}/{poison_partition}/{poison_offset}".encode()
     poll(
@@ -278,8 +289,10 @@ def test_fresh_worker_rebuilds_same_inbox(  # type: ignore[no-untyped-def]
     poll(lambda: rebuilt_model.caught_up_with(sent), catch_up_seconds, "the rebuilding worker applied the scenario")
 
     def without_wall_clock(rows: list[dict]) -> list[dict]:
-        return [{key: value for key, value in row.items() if key != "created_at"} for row in rows]
+        # The sequence numbers rows in the order one database inserted them, across organisations.
+        return [{key: value for key, value in row.items() if key not in ("created_at", "sequence")} for row in rows]
 
     live_rows = without_wall_clock(live_model.inbox_rows(events.org_id))
-    assert len(live_rows) == 5
+    # Two check-in notifications each for the owner and Fay, Tina's tag, and the owner told of two follows.
+    assert len(live_rows) == 7
     assert live_rows == without_wall_clock(rebuilt_model.inbox_rows(events.org_id))

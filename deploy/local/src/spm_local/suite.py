@@ -32,7 +32,7 @@ PROCESS_LAYOUT = {
     "goals": ("api", "relay", "worker"),
     "social": ("api", "relay", "worker"),
     "scoring": ("api", "worker"),
-    "notifications": ("api", "worker"),
+    "notifications": ("api", "worker", "dispatcher"),
 }
 COMMAND_SERVICES = ("goals", "social")
 PROCESSOR_TOPICS = {
@@ -70,6 +70,9 @@ class Suite:
             }
             if service in self.database_urls:
                 settings["SPM_DATABASE_URL"] = self.database_urls[service]
+            if service == "notifications":
+                # The dispatcher reads e-mail addresses from the social API's people directory.
+                settings["SPM_SOCIAL_API_URL"] = self.url("social")
             assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in settings.items())
             for kind in kinds:
                 lines.append(f"{service}-{kind}: {assignments} exec {bin_dir / f'spm-{service}-{kind}'}")

@@ -9,13 +9,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from spm_events.auth import Principal, principal_dependency
 from spm_events.database import create_database_engine
 from spm_events.http import BodyLimitMiddleware, add_common_error_handlers
 from spm_events.readmodel import PositionedReadModel
 
+from spm_notifications.delivery_api import add_delivery_routes
 from spm_notifications.inbox import Cursor, Inbox, InvalidCursorError, Notification
 from spm_notifications.settings import READ_MODEL_FILE, NotificationsSettings
 from spm_notifications.tables import open_read_model
@@ -34,6 +35,10 @@ class NotificationOut(BaseModel):
     message: str
     occurred_at: datetime
     read: bool
+    count: int = Field(description="How many notifications this item groups; 1 for a single one")
+    actor_ids: list[str] = Field(description="The distinct actors of the item's notifications, newest first")
+    community_id: str | None = None
+    group_key: str | None = Field(default=None, description="Set on a grouped item; marking the item read marks all of it")
 
 
 class InboxPageOut(BaseModel):
@@ -72,6 +77,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
     app = FastAPI(title="SPM notifications", version="1")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     add_common_error_handlers(app)
+    add_delivery_routes(app, settings, engine, tables, current_principal)
 
     @app.get("/healthz")
     def read_health() -> dict[str, str]:

@@ -7,7 +7,8 @@ page query drops items about goals the reader cannot see before it applies its l
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, and_, delete, exists, or_, select, true
 
@@ -52,12 +53,13 @@ class GoalAudiences:
         insert_ignoring_duplicates(connection, self.tables.goal_teams, rows)
 
     def record_visibility(
-        self, connection: Connection, org_id: str, goal_id: str, version: int, visibility: str | None
+        self, connection: Connection, org_id: str, goal_id: str, version: int, visibility: str | None,
+        occurred_at: datetime | None = None,
     ) -> None:
         """Keep the visibility a goal event carried, then make the current visibility the highest version's."""
         changes = self.tables.goal_visibility_changes
         row = {"org_id": org_id, "goal_id": goal_id, "aggregate_version": version,
-               "visibility": visibility or DEFAULT_VISIBILITY}
+               "visibility": visibility or DEFAULT_VISIBILITY, "occurred_at": occurred_at}
         insert_ignoring_duplicates(connection, changes, [row])
         latest = connection.execute(
             select(changes.c.visibility, changes.c.aggregate_version)
@@ -71,13 +73,15 @@ class GoalAudiences:
         })
 
     def record_owners(
-        self, connection: Connection, org_id: str, goal_id: str, version: int, owner_id: str, co_owner_ids: tuple[str, ...]
+        self, connection: Connection, org_id: str, goal_id: str, version: int, owner_id: str, co_owner_ids: tuple[str, ...],
+        occurred_at: datetime | None = None,
     ) -> None:
         """Keep the owner set a goal event carried, then make the current owners the highest version's."""
         changes, people = self.tables.goal_owner_changes, self.tables.goal_people
         roles = {person_id: CO_OWNER_ROLE for person_id in co_owner_ids} | {owner_id: OWNER_ROLE}
         insert_ignoring_duplicates(connection, changes, [
-            {"org_id": org_id, "goal_id": goal_id, "aggregate_version": version, "person_id": person_id, "role": role}
+            {"org_id": org_id, "goal_id": goal_id, "aggregate_version": version, "person_id": person_id, "role": role,
+             "occurred_at": occurred_at}
             for person_id, role in sorted(roles.items())
         ])
         latest_version = (
@@ -101,27 +105,35 @@ class GoalAudiences:
             {"org_id": org_id, "goal_id": goal_id, "person_id": row.person_id, "role": row.role} for row in current
         ])
 
-    def record_collaborator(self, connection: Connection, org_id: str, goal_id: str, person_id: str) -> None:
-        row = {"org_id": org_id, "goal_id": goal_id, "person_id": person_id, "role": COLLABORATOR_ROLE}
-        insert_ignoring_duplicates(connection, self.tables.goal_people, [row])
+    def set_collaborator(
+        self, connection: Connection, org_id: str, goal_id: str, person_id: str, is_collaborator: bool
+    ) -> None:
+        """Make the person a collaborator of the goal now, or no longer one (declined, left or untagged)."""
+        people = self.tables.goal_people
+        if is_collaborator:
+            row = {"org_id": org_id, "goal_id": goal_id, "person_id": person_id, "role": COLLABORATOR_ROLE}
+            insert_ignoring_duplicates(connection, people, [row])
+            return
+        connection.execute(
+            delete(people).where(
+                people.c.org_id == org_id, people.c.goal_id == goal_id,
+                people.c.person_id == person_id, people.c.role == COLLABORATOR_ROLE,
+            )
+        )
 
     def history(self, connection: Connection, org_id: str, goal_id: str) -> AudienceHistory:
-        """Load every owner set and visibility the goal's events carried, and its collaborators when they matter."""
-        history = AudienceHistory(
-            owners_changes=self._owners_changes(connection, org_id, goal_id),
-            visibility_changes=self._visibility_changes(connection, org_id, goal_id),
-            collaborator_ids=frozenset(),
-        )
-        # Collaborators decide nothing unless the goal was private at some version.
-        if not history.was_ever_private:
-            return history
+        """Load every owner set and visibility the goal's events carried, and its collaborators now."""
         people = self.tables.goal_people
         collaborator_ids = connection.execute(
             select(people.c.person_id).where(
                 people.c.org_id == org_id, people.c.goal_id == goal_id, people.c.role == COLLABORATOR_ROLE
             )
         ).scalars()
-        return replace(history, collaborator_ids=frozenset(collaborator_ids))
+        return AudienceHistory(
+            owners_changes=self._owners_changes(connection, org_id, goal_id),
+            visibility_changes=self._visibility_changes(connection, org_id, goal_id),
+            collaborator_ids=frozenset(collaborator_ids),
+        )
 
     def _owners_changes(self, connection: Connection, org_id: str, goal_id: str) -> list[OwnersChange]:
         owner_changes = self.tables.goal_owner_changes
@@ -130,24 +142,26 @@ class GoalAudiences:
         )
         owner_by_version: dict[int, str] = {}
         co_owners_by_version: dict[int, set[str]] = defaultdict(set)
+        time_by_version: dict[int, datetime | None] = {}
         for row in rows:
+            time_by_version[row.aggregate_version] = row.occurred_at
             if row.role == OWNER_ROLE:
                 owner_by_version[row.aggregate_version] = row.person_id
             else:
                 co_owners_by_version[row.aggregate_version].add(row.person_id)
         return [
-            OwnersChange(version, owner_id, frozenset(co_owners_by_version[version]))
+            OwnersChange(version, owner_id, frozenset(co_owners_by_version[version]), time_by_version[version])
             for version, owner_id in owner_by_version.items()
         ]
 
     def _visibility_changes(self, connection: Connection, org_id: str, goal_id: str) -> list[VisibilityChange]:
         changes = self.tables.goal_visibility_changes
         rows = connection.execute(
-            select(changes.c.aggregate_version, changes.c.visibility).where(
+            select(changes.c.aggregate_version, changes.c.visibility, changes.c.occurred_at).where(
                 changes.c.org_id == org_id, changes.c.goal_id == goal_id
             )
         )
-        return [VisibilityChange(row.aggregate_version, row.visibility) for row in rows]
+        return [VisibilityChange(row.aggregate_version, row.visibility, row.occurred_at) for row in rows]
 
 def visible_goal_condition(
     tables: InboxTables, reader: Principal, org_id: ColumnElement[str], goal_id: ColumnElement[str]

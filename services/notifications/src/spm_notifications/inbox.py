@@ -17,7 +17,8 @@ from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 from spm_events.auth import Principal
 
 from spm_notifications.audience import visible_goal_condition
-from spm_notifications.rules import notification_message
+from spm_notifications.preferences import IN_APP, preference_condition
+from spm_notifications.rules import GOAL_FOLLOWED, notification_message
 from spm_notifications.tables import InboxTables
 
 
@@ -60,6 +61,12 @@ class Notification:
     message: str
     occurred_at: datetime
     read: bool
+    # A group (rules.group_key_for) is one item: the newest member's facts, how many members it has,
+    # and the distinct actors, newest first. A single notification has count 1.
+    count: int = 1
+    actor_ids: tuple[str, ...] = ()
+    community_id: str | None = None
+    group_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,43 +84,58 @@ class Inbox:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
 
     def _readable(self, reader: Principal) -> ColumnElement[bool]:
-        """Select the reader's own notifications about goals they may see now."""
+        """Select the reader's own notifications about goals they may see now, unless muted or switched off in-app."""
         inbox = self.table
         return and_(
             inbox.c.org_id == reader.org_id,
             inbox.c.recipient_id == reader.person_id,
             visible_goal_condition(self.tables, reader, inbox.c.org_id, inbox.c.goal_id),
+            preference_condition(self.tables, reader, IN_APP),
         )
 
     def list_notifications(
         self, reader: Principal, *, unread_only: bool, limit: int, before: Cursor | None
     ) -> InboxPage:
-        """Return one page of a person's notifications, newest first by event time.
+        """Return one page of a person's inbox items, newest first by event time.
 
-        Notifications about goals the reader cannot see are filtered out in the query, so a page
-        holds up to ``limit`` visible items and the unread count leaves the hidden ones out.
+        Notifications with the same group key form one item, listed at its newest member's time
+        under the highest member id. Notifications about goals the reader cannot see are filtered
+        out before grouping, so a group counts only visible members, a page holds up to ``limit``
+        visible items, and the unread count (of items) leaves the hidden ones out.
         """
         inbox = self.table
         readable = self._readable(reader)
-        query = select(inbox).where(readable)
+        members = select(inbox).where(readable)
         if unread_only:
-            query = query.where(inbox.c.read_at.is_(None))
+            members = members.where(inbox.c.read_at.is_(None))
+        members_query = members.subquery()
+        item_key = func.coalesce(members_query.c.group_key, members_query.c.notification_id)
+        latest = func.max(members_query.c.occurred_at)
+        item_id = func.max(members_query.c.notification_id)
+        query = select(item_key.label("item_key"), latest.label("latest"), item_id.label("item_id")).group_by(item_key)
         if before is not None:
-            query = query.where(
-                or_(
-                    inbox.c.occurred_at < before.occurred_at,
-                    and_(inbox.c.occurred_at == before.occurred_at, inbox.c.notification_id < before.notification_id),
-                )
+            query = query.having(
+                or_(latest < before.occurred_at, and_(latest == before.occurred_at, item_id < before.notification_id))
             )
-        query = query.order_by(inbox.c.occurred_at.desc(), inbox.c.notification_id.desc()).limit(limit + 1)
+        query = query.order_by(latest.desc(), item_id.desc()).limit(limit + 1)
+        unread_key = func.coalesce(inbox.c.group_key, inbox.c.notification_id)
         with self.engine.connect() as connection:
-            rows = connection.execute(query).all()
+            page_keys = connection.execute(query).all()[: limit + 1]
+            keys = [row.item_key for row in page_keys[:limit]]
+            rows = connection.execute(
+                select(members_query).where(
+                    func.coalesce(members_query.c.group_key, members_query.c.notification_id).in_(keys)
+                )
+            ).all() if keys else []
             unread_count = connection.execute(
-                select(func.count()).select_from(inbox).where(readable, inbox.c.read_at.is_(None))
+                select(func.count(func.distinct(unread_key))).where(readable, inbox.c.read_at.is_(None))
             ).scalar_one()
-        items = [_notification_from_row(row) for row in rows[:limit]]
+        by_key: dict[str, list] = {}  # type: ignore[type-arg]
+        for row in rows:
+            by_key.setdefault(row.group_key or row.notification_id, []).append(row)
+        items = [_item_from_rows(by_key[key]) for key in keys]
         next_cursor = None
-        if len(rows) > limit:
+        if len(page_keys) > limit:
             last = items[-1]
             next_cursor = Cursor(last.occurred_at, last.notification_id).encode()
         return InboxPage(items=items, unread_count=unread_count, next_cursor=next_cursor)
@@ -125,11 +147,17 @@ class Inbox:
         cannot see now.
         """
         inbox = self.table
-        owned = and_(self._readable(reader), inbox.c.notification_id == notification_id)
+        readable = self._readable(reader)
+        owned = and_(readable, inbox.c.notification_id == notification_id)
         with self.engine.begin() as connection:
-            connection.execute(update(inbox).where(owned, inbox.c.read_at.is_(None)).values(read_at=self.clock()))
             row = connection.execute(select(inbox).where(owned)).first()
-        return None if row is None else _notification_from_row(row)
+            if row is None:
+                return None
+            # Marking a group marks every member the reader can see.
+            item = owned if row.group_key is None else and_(readable, inbox.c.group_key == row.group_key)
+            connection.execute(update(inbox).where(item, inbox.c.read_at.is_(None)).values(read_at=self.clock()))
+            rows = connection.execute(select(inbox).where(item)).all()
+        return _item_from_rows(rows)
 
     def mark_all_read(self, reader: Principal) -> int:
         """Mark every unread notification the reader can see read and return how many changed."""
@@ -141,14 +169,24 @@ class Inbox:
         return result.rowcount
 
 
-def _notification_from_row(row) -> Notification:  # type: ignore[no-untyped-def]
+def _item_from_rows(rows) -> Notification:  # type: ignore[no-untyped-def]
+    """Build one inbox item from a group's member rows (one row for an ungrouped notification)."""
+    newest_first = sorted(rows, key=lambda row: (row.occurred_at, row.notification_id), reverse=True)
+    newest = newest_first[0]
+    actor_ids = tuple(dict.fromkeys(row.actor_id for row in newest_first))
+    # "5 people followed": a person who followed, unfollowed and followed again counts once.
+    count = len(actor_ids) if newest.kind == GOAL_FOLLOWED else len(rows)
     return Notification(
-        notification_id=row.notification_id,
-        kind=row.kind,
-        goal_id=row.goal_id,
-        goal_title=row.goal_title,
-        actor_id=row.actor_id,
-        message=notification_message(row.kind, row.goal_title),
-        occurred_at=row.occurred_at,
-        read=row.read_at is not None,
+        notification_id=max(row.notification_id for row in rows),
+        kind=newest.kind,
+        goal_id=newest.goal_id,
+        goal_title=newest.goal_title,
+        actor_id=newest.actor_id,
+        message=notification_message(newest.kind, newest.goal_title, count),
+        occurred_at=newest.occurred_at,
+        read=all(row.read_at is not None for row in rows),
+        count=len(rows),
+        actor_ids=actor_ids,
+        community_id=newest.community_id,
+        group_key=newest.group_key,
     )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
@@ -25,6 +27,9 @@ from sqlalchemy.types import TypeDecorator
 from spm_events.readmodel import PositionedReadModel
 
 from spm_notifications.rules import notification_id_for
+
+if TYPE_CHECKING:
+    from spm_notifications.activity_tables import ActivityTables
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -64,13 +69,14 @@ COLLABORATOR_ROLE = "collaborator"
 class InboxTables:
     goals: Table
     follow_changes: Table
-    check_ins: Table
     inbox: Table
     goal_audiences: Table
     goal_people: Table
     goal_teams: Table
     goal_visibility_changes: Table
     goal_owner_changes: Table
+    # Activities, tag and membership changes, key results and nudge timers (activity_tables.py).
+    activity: ActivityTables
 
 
 def define_inbox_tables(metadata: MetaData) -> InboxTables:
@@ -97,19 +103,6 @@ def define_inbox_tables(metadata: MetaData) -> InboxTables:
         Column("aggregate_version", Integer, nullable=False),
         Index("ix_follow_changes_goal_person", "org_id", "goal_id", "person_id"),
     )
-    check_ins = Table(
-        "check_ins",
-        metadata,
-        Column("event_id", String(64), primary_key=True),
-        Column("org_id", Id, nullable=False),
-        Column("goal_id", Id, nullable=False),
-        Column("actor_id", Id, nullable=False),
-        Column("occurred_at", UtcDateTime, nullable=False),
-        # The goal's version at the check-in, which decides the owners and visibility in force for it.
-        Column("aggregate_version", Integer, nullable=False),
-        Index("ix_check_ins_goal_time", "org_id", "goal_id", "occurred_at"),
-        Index("ix_check_ins_goal_version", "org_id", "goal_id", "aggregate_version"),
-    )
     inbox = Table(
         "inbox",
         metadata,
@@ -125,12 +118,25 @@ def define_inbox_tables(metadata: MetaData) -> InboxTables:
         Column("occurred_at", UtcDateTime, nullable=False),
         Column("created_at", UtcDateTime, nullable=False),
         Column("read_at", UtcDateTime, nullable=True),
+        # The community of a community_goal_linked notification; null for other kinds.
+        Column("community_id", Id, nullable=True),
+        # Notifications of one recipient with the same key are shown as one inbox item (rules.group_key_for).
+        Column("group_key", String(300), nullable=True),
+        # Assigned at insert from the inbox_sequence counter, so it grows in commit order. The live
+        # stream uses it as the SSE event id and the dispatcher as its cursor.
+        Column("sequence", BigInteger, nullable=False),
+        Index("ux_inbox_sequence", "sequence", unique=True),
         UniqueConstraint("event_id", "recipient_id", "kind", name="uq_inbox_event_recipient_kind"),
         Index("ix_inbox_recipient_time", "org_id", "recipient_id", "occurred_at", "notification_id"),
         Index("ix_inbox_goal_recipient", "org_id", "goal_id", "recipient_id"),
+        Index("ix_inbox_recipient_group", "org_id", "recipient_id", "group_key"),
     )
     audience = define_audience_tables(metadata)
-    return InboxTables(goals=goals, follow_changes=follow_changes, check_ins=check_ins, inbox=inbox, **audience)
+    # Imported here because activity_tables imports this module's column types.
+    from spm_notifications.activity_tables import define_activity_tables
+
+    activity = define_activity_tables(metadata)
+    return InboxTables(goals=goals, follow_changes=follow_changes, inbox=inbox, activity=activity, **audience)
 
 
 def define_audience_tables(metadata: MetaData) -> dict[str, Table]:
@@ -148,6 +154,8 @@ def define_audience_tables(metadata: MetaData) -> dict[str, Table]:
         Column("goal_id", Id, primary_key=True),
         Column("aggregate_version", Integer, primary_key=True),
         Column("visibility", Visibility, nullable=False),
+        # Event time of the goal event, which judges social events (they carry no goal version).
+        Column("occurred_at", UtcDateTime, nullable=True),
     )
     goal_owner_changes = Table(
         "goal_owner_changes",
@@ -157,6 +165,7 @@ def define_audience_tables(metadata: MetaData) -> dict[str, Table]:
         Column("aggregate_version", Integer, primary_key=True),
         Column("person_id", Id, primary_key=True),
         Column("role", String(20), nullable=False),
+        Column("occurred_at", UtcDateTime, nullable=True),
     )
     # One row per goal once any visibility is known. A goal without a row is visible to its insiders only.
     goal_audiences = Table(
@@ -194,9 +203,14 @@ def define_audience_tables(metadata: MetaData) -> dict[str, Table]:
 
 
 def insert_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows, skipping each one whose primary or unique key is already taken."""
+    """Insert rows, skipping each one whose primary or unique key is already taken.
+
+    Rows of the inbox table get their ``sequence`` here, so every insert path numbers its rows.
+    """
     if not rows:
         return
+    if table.name == "inbox":
+        rows = _with_inbox_sequences(connection, table, rows)
     dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     connection.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
 
@@ -210,12 +224,44 @@ def upsert(connection: Connection, table: Table, row: dict[str, Any]) -> None:
     connection.execute(statement.on_conflict_do_update(index_elements=key_columns, set_=changes))
 
 
+def define_inbox_sequence_table(metadata: MetaData) -> Table:
+    # One row with the last sequence handed out. Updating it locks the row until commit, so on
+    # PostgreSQL two writers number their rows in the order they commit. A reader that follows
+    # "sequence > cursor" then never skips a row committed late with a lower number.
+    return Table(
+        "inbox_sequence",
+        metadata,
+        Column("name", String(20), primary_key=True),
+        Column("value", BigInteger, nullable=False),
+    )
+
+
+def _with_inbox_sequences(connection: Connection, inbox: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    counter = inbox.metadata.tables["inbox_sequence"]
+    last = connection.execute(
+        update(counter)
+        .where(counter.c.name == "inbox")
+        .values(value=counter.c.value + len(rows))
+        .returning(counter.c.value)
+    ).scalar_one()
+    first = last - len(rows) + 1
+    # Rows that turn out to be duplicates leave gaps, which readers of the sequence tolerate.
+    return [{**row, "sequence": first + offset} for offset, row in enumerate(rows)]
+
+
 def open_read_model(engine: Engine, consumer: str) -> tuple[PositionedReadModel, InboxTables]:
     """Define the inbox read model on a fresh metadata and create its tables if they do not exist yet."""
     metadata = MetaData()
     tables = define_inbox_tables(metadata)
+    counter = define_inbox_sequence_table(metadata)
+    # Imported here because delivery_tables imports this module's column types.
+    from spm_notifications.delivery_tables import define_delivery_tables
+
+    define_delivery_tables(metadata)
     read_model = PositionedReadModel(engine, metadata, consumer)
     read_model.create_tables()
+    with engine.begin() as connection:
+        insert_ignoring_duplicates(connection, counter, [{"name": "inbox", "value": 0}])
     return read_model, tables
 
 
@@ -230,6 +276,8 @@ def inbox_row(
     event_id: str,
     occurred_at: datetime,
     created_at: datetime,
+    community_id: str | None = None,
+    group_key: str | None = None,
 ) -> dict[str, Any]:
     """Build an unread inbox row. Its id derives from the event and the recipient, so a second insert is a duplicate."""
     return {
@@ -244,4 +292,6 @@ def inbox_row(
         "occurred_at": occurred_at,
         "created_at": created_at,
         "read_at": None,
+        "community_id": community_id,
+        "group_key": group_key,
     }

@@ -1,0 +1,1 @@
+"""Outbound delivery channels: signed webhooks and e-mail through SMTP."""
