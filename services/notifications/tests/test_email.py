@@ -88,11 +88,11 @@ def social_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def add_people(base_url: str, org_id: str, people: dict[str, str | None]) -> dict[str, str]:
+def add_people(base_url: str, org_id: str, people: dict[str, str | None], team: str = "platform") -> dict[str, str]:
     """Write handle -> address into the org's people directory and return handle -> person id."""
     admin = issue_token(DEVELOPMENT_JWT_SECRET, org_id, "directory-admin", admin=True)
     rows = [
-        {"handle": handle, "display_name": handle.title(), "email": address or f"{handle}@example.com", "team": "platform"}
+        {"handle": handle, "display_name": handle.title(), "email": address or f"{handle}@example.com", "team": team}
         for handle, address in people.items()
     ]
     response = httpx.post(f"{base_url}/people/batch", json={"people": rows}, headers={"Authorization": f"Bearer {admin}"})
@@ -322,3 +322,26 @@ def test_digest_groups_burst_of_follows(store, events, org_id, smtp, social_api,
     assert lines[0].startswith(f"- {notification_message(GOAL_FOLLOWED, 'Popular', 3)} (")
     assert len(delivery_ids(digest)) == 3
     assert digest["Subject"] == "Your daily digest: 3 notifications"
+
+
+def test_team_goal_mails_its_team_only(store, events, org_id, smtp, social_api, dispatch) -> None:  # type: ignore[no-untyped-def]
+    _, handler = smtp
+    members = add_people(social_api, org_id, {"tess": "tess@example.com"}, team="platform")
+    outsiders = add_people(social_api, org_id, {"omar": "omar@example.com"}, team="sales")
+    for person_id in (members["tess"], outsiders["omar"]):
+        set_preferences(store, org_id, person_id, email_digest="immediate")
+    store.apply(
+        events.goal_created("goal-team", OWNER, title="Team only", visibility="team", team="platform"),
+        events.followed("goal-team", members["tess"], 1),
+        events.followed("goal-team", outsiders["omar"], 2),
+        events.check_in("goal-team", OWNER, 3),
+    )
+
+    run_round(dispatch(SettableClock(datetime(2026, 6, 10, 12, 0, tzinfo=timezone.utc))))
+
+    recipients = [message["To"] for message in handler.messages]
+    assert recipients == ["tess@example.com"]
+    deliveries = store.tables.inbox.metadata.tables["deliveries"]
+    with store.engine.connect() as connection:
+        statuses = dict(connection.execute(select(deliveries.c.recipient_id, deliveries.c.status)).all())
+    assert statuses[outsiders["omar"]] == "dropped"

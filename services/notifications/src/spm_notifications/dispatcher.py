@@ -37,6 +37,7 @@ from spm_notifications.audience import visible_goal_condition
 from spm_notifications.delivery.email import (
     DigestItem,
     DirectoryError,
+    DirectoryPerson,
     PeopleDirectoryClient,
     build_message,
     send_message,
@@ -201,18 +202,18 @@ class Dispatcher:
             ).all()
 
     def _deliverable_notifications(
-        self, org_id: str, recipient_id: str, channel: str, notification_ids: list[str]
+        self, org_id: str, recipient_id: str, channel: str, notification_ids: list[str], team: str | None
     ) -> dict[str, Row]:
         """Return the notifications among ``notification_ids`` that may still go out on ``channel``.
 
         A notification is left out when it was withdrawn, when its goal is hidden from the
         recipient now, or when the recipient muted it or switched its kind off for the channel.
-        The dispatcher does not know the recipient's teams (they come from the reader's token), so
-        a goal visible to a team reaches its members here only if they are insiders of it.
+        ``team`` is the recipient's team in the people directory: no token is at hand here, so it
+        is used in place of the token's teams when a goal is visible to a team.
         """
-        # TODO: judge team goals with the team of the social people directory, which the e-mail path reads anyway.
         inbox = self.tables.inbox
-        reader = Principal(org_id=org_id, person_id=recipient_id)
+        teams = frozenset() if team is None else frozenset({team})
+        reader = Principal(org_id=org_id, person_id=recipient_id, teams=teams)
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(inbox).where(
@@ -242,6 +243,11 @@ class Dispatcher:
                 update(deliveries).where(deliveries.c.delivery_id.in_(delivery_ids)).values(due_at=until)
             )
         logger.info("held deliveries for quiet hours count=%s until=%s", len(delivery_ids), until.isoformat())
+
+    def _retry_after_directory_error(self, org_id: str, deliveries: list[Row], error: DirectoryError) -> None:
+        logger.warning("people directory unavailable org_id=%s deliveries=%s error=%s", org_id, len(deliveries), error)
+        for delivery in deliveries:
+            self._record_attempt(delivery, AttemptResult(False, True, None, str(error), 0), self.clock())
 
     def _record_attempt(self, delivery: Row, result: AttemptResult, now: datetime) -> None:
         """Record one attempt and move the delivery to sent, to a later retry, or to dead."""
@@ -277,16 +283,28 @@ class Dispatcher:
         due = self._due(WEBHOOK, now)
         if not due:
             return 0
+        sendable: list[tuple[Row, str | None]] = []
+        for org_id, deliveries in _by_org(due).items():
+            if self.directory is None:
+                # Without a directory, team goals reach only their insiders.
+                sendable.extend((delivery, None) for delivery in deliveries)
+                continue
+            try:
+                people = await self.directory.people(org_id, {delivery.recipient_id for delivery in deliveries})
+            except DirectoryError as error:
+                self._retry_after_directory_error(org_id, deliveries, error)
+                continue
+            sendable.extend((delivery, _team_of(people, delivery.recipient_id)) for delivery in deliveries)
         semaphore = asyncio.Semaphore(self.config.webhook_concurrency)
 
-        async def send_one(delivery: Row) -> None:
+        async def send_one(delivery: Row, team: str | None) -> None:
             async with semaphore:
-                await self._send_webhook(client, delivery)
+                await self._send_webhook(client, delivery, team)
 
-        await asyncio.gather(*(send_one(delivery) for delivery in due))
+        await asyncio.gather(*(send_one(delivery, team) for delivery, team in sendable))
         return len(due)
 
-    async def _send_webhook(self, client: httpx.AsyncClient, delivery: Row) -> None:
+    async def _send_webhook(self, client: httpx.AsyncClient, delivery: Row, team: str | None) -> None:
         now = self.clock()
         with self.engine.connect() as connection:
             endpoint = self.webhooks.find(connection, delivery.org_id, delivery.target)
@@ -298,7 +316,7 @@ class Dispatcher:
             self._hold([delivery.delivery_id], preferences.end_of_quiet(now))
             return
         notifications = self._deliverable_notifications(
-            delivery.org_id, delivery.recipient_id, WEBHOOK, [delivery.notification_id]
+            delivery.org_id, delivery.recipient_id, WEBHOOK, [delivery.notification_id], team
         )
         notification = notifications.get(delivery.notification_id)
         if notification is None:
@@ -326,19 +344,30 @@ class Dispatcher:
         due = self._due(EMAIL, now)
         if not due:
             return 0
-        by_recipient: dict[tuple[str, str], list[Row]] = defaultdict(list)
-        for delivery in due:
-            by_recipient[(delivery.org_id, delivery.recipient_id)].append(delivery)
-        ready: dict[str, dict[str, tuple[Preferences, list[Row], dict[str, Row]]]] = defaultdict(dict)
-        for (org_id, recipient_id), deliveries in by_recipient.items():
+        for org_id, org_deliveries in _by_org(due).items():
+            await self._mail_org(org_id, org_deliveries, now)
+        return len(due)
+
+    async def _mail_org(self, org_id: str, org_deliveries: list[Row], now: datetime) -> None:
+        by_recipient: dict[str, list[Row]] = defaultdict(list)
+        for delivery in org_deliveries:
+            by_recipient[delivery.recipient_id].append(delivery)
+        try:
+            if self.directory is None:
+                raise DirectoryError("no people directory is configured; set SPM_SOCIAL_API_URL to the social API")
+            people = await self.directory.people(org_id, by_recipient)
+        except DirectoryError as error:
+            self._retry_after_directory_error(org_id, org_deliveries, error)
+            return
+        for recipient_id, deliveries in by_recipient.items():
             with self.engine.connect() as connection:
                 preferences = self.preferences.load(connection, org_id, recipient_id)
-            ids = [delivery.delivery_id for delivery in deliveries]
             if preferences.is_quiet(now):
-                self._hold(ids, preferences.end_of_quiet(now))
+                self._hold([delivery.delivery_id for delivery in deliveries], preferences.end_of_quiet(now))
                 continue
             notifications = self._deliverable_notifications(
-                org_id, recipient_id, EMAIL, [delivery.notification_id for delivery in deliveries]
+                org_id, recipient_id, EMAIL, [delivery.notification_id for delivery in deliveries],
+                _team_of(people, recipient_id),
             )
             undeliverable_ids = [
                 delivery.delivery_id for delivery in deliveries if delivery.notification_id not in notifications
@@ -346,30 +375,14 @@ class Dispatcher:
             if undeliverable_ids:
                 self._finish(undeliverable_ids, DROPPED, "notification withdrawn, hidden, muted or switched off", now)
             deliverable = [delivery for delivery in deliveries if delivery.notification_id in notifications]
-            if deliverable:
-                ready[org_id][recipient_id] = (preferences, deliverable[:MAX_ITEMS_PER_MAIL], notifications)
-        for org_id, recipients in ready.items():
-            await self._mail_org(org_id, recipients)
-        return len(due)
-
-    async def _mail_org(self, org_id: str, recipients: dict[str, tuple[Preferences, list[Row], dict[str, Row]]]) -> None:
-        try:
-            if self.directory is None:
-                raise DirectoryError("no people directory is configured; set SPM_SOCIAL_API_URL to the social API")
-            addresses = await self.directory.addresses(org_id, recipients)
-        except DirectoryError as error:
-            logger.warning("people directory unavailable org_id=%s error=%s", org_id, error)
-            for _, deliveries, _ in recipients.values():
-                for delivery in deliveries:
-                    self._record_attempt(delivery, AttemptResult(False, True, None, str(error), 0), self.clock())
-            return
-        for recipient_id, (preferences, deliveries, notifications) in recipients.items():
-            address = addresses.get(recipient_id)
-            if address is None:
-                self._finish([delivery.delivery_id for delivery in deliveries], DEAD,
+            if not deliverable:
+                continue
+            person = people.get(recipient_id)
+            if person is None or person.email is None:
+                self._finish([delivery.delivery_id for delivery in deliverable], DEAD,
                              "no active person with an e-mail address in the people directory", self.clock())
                 continue
-            await self._mail_one(address, preferences, deliveries, notifications)
+            await self._mail_one(person.email, preferences, deliverable[:MAX_ITEMS_PER_MAIL], notifications)
         # The addresses go out of scope here. They are never written to this service's database.
 
     async def _mail_one(
@@ -390,6 +403,11 @@ class Dispatcher:
             self._record_attempt(delivery, result, now)
         if result.succeeded:
             logger.info("mailed notifications recipient_id=%s items=%s", deliveries[0].recipient_id, len(items))
+
+
+def _team_of(people: dict[str, DirectoryPerson], person_id: str) -> str | None:
+    person = people.get(person_id)
+    return None if person is None else person.team
 
 
 def _by_org(rows: list[Row]) -> dict[str, list[Row]]:

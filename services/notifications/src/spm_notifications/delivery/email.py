@@ -31,11 +31,19 @@ class DirectoryError(RuntimeError):
     """Raised when the people directory cannot be read; the send is retried later."""
 
 
+@dataclass(frozen=True)
+class DirectoryPerson:
+    """What the dispatcher needs of an active person in the people directory."""
+
+    email: str | None
+    team: str | None
+
+
 class PeopleDirectoryClient:
-    """Reads e-mail addresses from the social API's ``GET /people`` with an admin token of the org.
+    """Reads people from the social API's ``GET /people`` with an admin token of the org.
 
     The directory is looked up by handle only, so this pages through the org's people and keeps
-    the addresses of the requested person ids.
+    the entries of the requested person ids.
     """
 
     def __init__(self, base_url: str, jwt_secret: str, timeout_seconds: float) -> None:
@@ -43,11 +51,11 @@ class PeopleDirectoryClient:
         self.jwt_secret = jwt_secret
         self.timeout_seconds = timeout_seconds
 
-    async def addresses(self, org_id: str, person_ids: Iterable[str]) -> dict[str, str]:
-        """Return person id -> address for the active people among ``person_ids`` who have one."""
+    async def people(self, org_id: str, person_ids: Iterable[str]) -> dict[str, DirectoryPerson]:
+        """Return person id -> e-mail address and team of the active people among ``person_ids``."""
         requested = set(person_ids)
         token = issue_token(self.jwt_secret, org_id, DIRECTORY_READER_ID, timedelta(minutes=5), admin=True)
-        found: dict[str, str] = {}
+        found: dict[str, DirectoryPerson] = {}
         cursor: str | None = None
         async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout_seconds) as client:
             while True:
@@ -62,8 +70,8 @@ class PeopleDirectoryClient:
                     raise DirectoryError(f"people directory returned HTTP {response.status_code} for org {org_id}")
                 page = response.json()
                 for person in page["people"]:
-                    if person["person_id"] in requested and person.get("active", True) and person.get("email"):
-                        found[person["person_id"]] = person["email"]
+                    if person["person_id"] in requested and person.get("active", True):
+                        found[person["person_id"]] = DirectoryPerson(person.get("email") or None, person.get("team"))
                 cursor = page.get("next_cursor")
                 if cursor is None or len(found) == len(requested):
                     return found
