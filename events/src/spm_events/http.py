@@ -6,11 +6,13 @@ import copy
 import json
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,34 @@ def add_common_error_handlers(app: FastAPI) -> None:
         # The exception does not say which parameter overflowed, so loc names the request as a whole.
         content = validation_error_content(message, loc=("request",))
         return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content=content)
+
+
+class ErrorOut(BaseModel):
+    """Body of an error response other than 422, with one message."""
+
+    detail: str = Field(description="What failed, on which value, and what to do next")
+
+
+# Description of the 401 that spm_events.auth.principal_dependency sends.
+UNAUTHORIZED = "Missing, invalid or expired bearer token"
+# FastAPI cannot infer response headers from a route. The services send Retry-After as a number of seconds.
+_RETRY_AFTER_HEADER = {
+    "Retry-After": {"description": "Seconds to wait before sending the request again", "schema": {"type": "integer"}}
+}
+
+
+def error_responses(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """Return OpenAPI ``responses`` entries with an ``ErrorOut`` body for the given status codes and their descriptions.
+
+    Pass the result as ``responses=`` of a route or router. A 429 or 503 entry also documents the Retry-After header.
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status_code, description in descriptions.items():
+        entry: dict[str, Any] = {"model": ErrorOut, "description": description}
+        if status_code in (status.HTTP_429_TOO_MANY_REQUESTS, status.HTTP_503_SERVICE_UNAVAILABLE):
+            entry["headers"] = copy.deepcopy(_RETRY_AFTER_HEADER)
+        responses[status_code] = entry
+    return responses
 
 
 _BODY_TOO_LARGE_RESPONSE = {

@@ -141,6 +141,13 @@ BAD_INPUT = [
     Case("feed cursor with a NUL character", "actor", "GET", f"/feed?before={FORGED_CURSOR}", None, 422, "before"),
     Case("community feed id with a NUL character", "member", "GET", "/communities/guild%00/feed", None, 422, "community_id"),
     Case("comments with an invalid cursor", "actor", "GET", "/goals/{goal}/comments?cursor=not-a-cursor", None, 422, "cursor"),
+    # "%C2%80" is U+0080, a character outside ASCII, which base64 decoding rejects with ValueError.
+    Case("people cursor outside ASCII", "actor", "GET", "/people?cursor=%C2%80", None, 422, "cursor"),
+    Case("teams cursor outside ASCII", "actor", "GET", "/teams?cursor=%C2%80", None, 422, "cursor"),
+    Case("comments cursor outside ASCII", "actor", "GET", "/goals/{goal}/comments?cursor=%C2%80", None, 422, "cursor"),
+    Case("kudos cursor outside ASCII", "actor", "GET", "/goals/{goal}/kudos?cursor=%C2%80", None, 422, "cursor"),
+    Case("feed cursor outside ASCII", "actor", "GET", "/feed?before=%C2%80", None, 422, "before"),
+    Case("communities cursor outside ASCII", "actor", "GET", "/communities?cursor=%C2%80", None, 422, "cursor"),
 ]
 
 

@@ -58,7 +58,7 @@ from spm_goals.writes import GuardedWrites, WriteRequest, etag_for
 
 logger = logging.getLogger(__name__)
 
-WRITE_ERRORS = error_responses(401, 403, 404, 409, 412, 413, 422)
+WRITE_ERRORS = error_responses(401, 403, 404, 409, 412, 413, 422, 503)
 
 AsOfQuery = Annotated[
     AwareDatetime | None,
@@ -164,7 +164,7 @@ def create_app(settings: GoalsSettings) -> FastAPI:
         "/goals",
         status_code=status.HTTP_201_CREATED,
         response_model=GoalOut,
-        responses={200: {"model": GoalOut, "description": "A goal with this external_ref exists; it is returned unchanged"}, **error_responses(401, 403, 409, 413, 422)},
+        responses={200: {"model": GoalOut, "description": "A goal with this external_ref exists; it is returned unchanged"}, **error_responses(401, 403, 409, 413, 422, 503)},
         summary="Create a goal",
     )
     def create_goal(body: CreateGoalBody, write: NewGoalWrite) -> JSONResponse:
@@ -349,7 +349,7 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     @app.get(
         "/goals/{goal_id}/key-results/{key_result_id}/check-ins",
         response_model=list[CheckInOut],
-        responses=error_responses(401, 404, 422),
+        responses=error_responses(401, 404, 422, 503),
         summary="List every check-in of a key result, oldest event time first",
     )
     def list_check_ins(goal_id: uuid.UUID, key_result_id: uuid.UUID, principal: PrincipalDependency) -> JSONResponse:
@@ -358,7 +358,7 @@ def create_app(settings: GoalsSettings) -> FastAPI:
         history = check_in_history_view(objective, key_result)
         return JSONResponse(history, headers={"ETag": etag_for(objective.version)})
 
-    @app.get("/goals", response_model=list[GoalOut], responses=error_responses(401), summary="List the organisation's goals")
+    @app.get("/goals", response_model=list[GoalOut], responses=error_responses(401, 503), summary="List the organisation's goals")
     def list_goals(principal: PrincipalDependency) -> list[dict[str, Any]]:
         objectives = goals.list_objectives(principal.org_id, principal)
         visible_ids = {objective.id for objective in objectives}
@@ -367,7 +367,7 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     @app.get(
         "/goals/tree",
         response_model=list[TreeNodeOut],
-        responses=error_responses(401, 404, 422),
+        responses=error_responses(401, 404, 422, 503),
         summary="Return the alignment tree with rolled-up progress",
     )
     def read_goal_tree(
@@ -384,7 +384,7 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     @app.get(
         "/goals/{goal_id}",
         response_model=GoalOut,
-        responses=error_responses(401, 404, 422),
+        responses=error_responses(401, 404, 422, 503),
         summary="Return one goal, now or as of an event time",
     )
     def read_goal(goal_id: uuid.UUID, principal: PrincipalDependency, as_of: AsOfQuery = None) -> JSONResponse:
@@ -397,7 +397,7 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     @app.get(
         "/goals/{goal_id}/changes",
         response_model=list[ChangeOut],
-        responses=error_responses(401, 404, 422),
+        responses=error_responses(401, 404, 422, 503),
         summary="List a goal's changes in an event-time range",
     )
     def list_goal_changes(

@@ -153,5 +153,10 @@ def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
         412: {"model": ErrorOut, "description": "If-Match names another version than the goal's current one"},
         413: {"model": ErrorOut, "description": "Request body larger than SPM_MAX_BODY_BYTES"},
         422: {"model": ValidationErrorOut, "description": "Invalid input; detail[].loc names the field, header or query parameter"},
+        503: {
+            "model": ErrorOut,
+            "description": "The database cannot be written or reached (full disk, read-only file, server down); nothing was written",
+            "headers": {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}},
+        },
     }
     return {code: described[code] for code in status_codes}

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from spm_events.auth import Principal, principal_dependency
 from spm_events.database import create_database_engine
-from spm_events.http import BodyLimitMiddleware, add_common_error_handlers
+from spm_events.http import UNAUTHORIZED, BodyLimitMiddleware, add_common_error_handlers, error_responses
 from spm_events.readmodel import PositionedReadModel
 
 from spm_notifications.delivery_api import add_delivery_routes
@@ -87,7 +87,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
     def read_positions() -> PositionsOut:
         return _positions_out(read_model)
 
-    @app.get("/inbox", response_model=InboxPageOut)
+    @app.get("/inbox", response_model=InboxPageOut, responses=error_responses({401: UNAUTHORIZED}))
     def read_inbox(
         principal: CurrentPrincipal,
         unread_only: bool = False,
@@ -108,14 +108,18 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
             next_cursor=page.next_cursor,
         )
 
-    @app.post("/inbox/read-all", response_model=MarkedOut)
+    @app.post("/inbox/read-all", response_model=MarkedOut, responses=error_responses({401: UNAUTHORIZED}))
     def mark_all_read(principal: CurrentPrincipal) -> MarkedOut:
         marked = inbox.mark_all_read(principal)
         logger.info("marked all notifications read org_id=%s person_id=%s count=%s",
                     principal.org_id, principal.person_id, marked)
         return MarkedOut(marked=marked)
 
-    @app.post("/inbox/{notification_id}/read", response_model=NotificationOut)
+    @app.post(
+        "/inbox/{notification_id}/read",
+        response_model=NotificationOut,
+        responses=error_responses({401: UNAUTHORIZED, 404: "No notification with this id in the caller's inbox"}),
+    )
     def mark_read(
         principal: CurrentPrincipal,
         notification_id: Annotated[str, Path(min_length=1, max_length=64)],

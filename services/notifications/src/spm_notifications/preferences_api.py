@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine
 
 from spm_events.auth import Principal
+from spm_events.http import UNAUTHORIZED, error_responses
 
 from spm_notifications.preferences import (
     CHANNELS,
@@ -149,7 +150,7 @@ def preference_routes(
     current_principal: Callable[..., Principal],
     clock: Callable[[], datetime],
 ) -> APIRouter:
-    router = APIRouter(tags=["preferences"])
+    router = APIRouter(tags=["preferences"], responses=error_responses({401: UNAUTHORIZED}))
     store = PreferenceStore(tables)
     CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
     TargetType = Annotated[Literal["goals", "communities"], Path(description="goals or communities")]

@@ -12,12 +12,13 @@ import json
 import logging
 from typing import Annotated, AsyncIterator, Callable
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine, and_, func, select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from spm_events.auth import Principal
+from spm_events.http import UNAUTHORIZED, ErrorOut
 
 from spm_notifications.audience import visible_goal_condition
 from spm_notifications.preferences import PUSH, preference_condition
@@ -27,6 +28,28 @@ from spm_notifications.tables import InboxTables
 logger = logging.getLogger(__name__)
 
 STREAM_BATCH_SIZE = 100
+# Schema of one event. Before OpenAPI 3.2, which adds itemSchema, the schema of a text/event-stream
+# describes each event, and the keep-alive comments between events are not events.
+EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["notification"]},
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "The notification's inbox sequence; send it as Last-Event-ID to resume"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "The notification as JSON: sequence, notification_id, kind, goal_id, goal_title, actor_id, "
+            "message, occurred_at and read",
+        },
+    },
+    "required": ["event", "id", "data"],
+}
+
+
+class EventStreamDocumentation(Response):
+    """Response class that documents the stream's 200 as ``text/event-stream``. The route itself returns an EventSourceResponse."""
+
+    media_type = "text/event-stream"
 
 
 def stream_routes(
@@ -77,7 +100,19 @@ def stream_routes(
             for row in rows
         ]
 
-    @router.get("/inbox/stream")
+    @router.get(
+        "/inbox/stream",
+        response_class=EventStreamDocumentation,
+        responses={
+            200: {
+                "description": "Server-Sent Events: one `notification` event per notification, its id the inbox sequence, "
+                "and keep-alive comments in between; the stream ends only when the client disconnects",
+                "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
+            },
+            # Written out, because FastAPI would document a "model" under the route's text/event-stream.
+            401: {"description": UNAUTHORIZED, "content": {"application/json": {"schema": ErrorOut.model_json_schema()}}},
+        },
+    )
     async def stream_inbox(
         request: Request,
         principal: CurrentPrincipal,

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Row
 
 from spm_events.auth import Principal
+from spm_events.http import UNAUTHORIZED, error_responses
 
 from spm_notifications.delivery.webhooks import TargetPolicy, WebhookTargetError
 from spm_notifications.rules import NOTIFICATION_KINDS
@@ -105,7 +106,8 @@ def webhook_routes(
     policy: TargetPolicy,
     clock: Callable[[], datetime],
 ) -> APIRouter:
-    router = APIRouter(tags=["webhooks"])
+    router = APIRouter(tags=["webhooks"], responses=error_responses({401: UNAUTHORIZED}))
+
     store = WebhookStore(tables)
     CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
@@ -115,7 +117,12 @@ def webhook_routes(
             detail=f"webhook {webhook_id} not found among yours; list them with GET /webhooks",
         )
 
-    @router.post("/webhooks", response_model=CreatedWebhookOut, status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/webhooks",
+        response_model=CreatedWebhookOut,
+        status_code=status.HTTP_201_CREATED,
+        responses=error_responses({409: f"The caller has {MAX_WEBHOOKS_PER_PERSON} webhooks already; delete one first"}),
+    )
     def register_webhook(body: WebhookBody, principal: CurrentPrincipal) -> CreatedWebhookOut:
         try:
             policy.check(body.url)
@@ -140,7 +147,11 @@ def webhook_routes(
             rows = store.list_active(connection, principal.org_id, principal.person_id)
         return WebhookListOut(webhooks=[WebhookOut(**_webhook_fields(row)) for row in rows])
 
-    @router.delete("/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+    @router.delete(
+        "/webhooks/{webhook_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses=error_responses({404: "The caller has no webhook with this id that is not deleted yet"}),
+    )
     def delete_webhook(webhook_id: WebhookId, principal: CurrentPrincipal) -> None:
         with engine.begin() as connection:
             deleted = store.delete(connection, principal.org_id, principal.person_id, webhook_id, clock())
@@ -148,7 +159,11 @@ def webhook_routes(
             raise not_found(webhook_id)
         logger.info("deleted webhook org_id=%s webhook_id=%s", principal.org_id, webhook_id)
 
-    @router.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveryLogOut)
+    @router.get(
+        "/webhooks/{webhook_id}/deliveries",
+        response_model=DeliveryLogOut,
+        responses=error_responses({404: "The caller never registered a webhook with this id"}),
+    )
     def read_delivery_log(
         webhook_id: WebhookId,
         principal: CurrentPrincipal,

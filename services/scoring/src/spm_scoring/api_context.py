@@ -9,12 +9,19 @@ from fastapi import HTTPException, status
 from fastapi.exceptions import RequestValidationError
 
 from spm_events.auth import Principal
+from spm_events.http import UNAUTHORIZED, error_responses
 from spm_scoring.model_store import ModelStore, ScoringModelRef, UnknownModelError
 from spm_scoring.queries import ScoreQueries
 from spm_scoring.replays import ReplayStore
 from spm_scoring.scoreboard import Scoreboard
 from spm_scoring.settings import ScoringSettings
 from spm_scoring.store import ScoringStore
+
+
+# Error responses of the routes, for the OpenAPI document; every error body but a 422 is {"detail": str}.
+READ_RESPONSES = error_responses({401: UNAUTHORIZED})
+ADMIN_ONLY = "Only an admin of the organisation may do this"
+UNKNOWN_MODEL = "The model named in the request is not a model of the token's organisation"
 
 
 @dataclass(frozen=True)

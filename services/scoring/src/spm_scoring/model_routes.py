@@ -8,7 +8,16 @@ from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from spm_events.auth import Principal
-from spm_scoring.api_context import MODEL_BODY_FIELD, ApiContext, require_admin, resolve_model
+from spm_events.http import error_responses
+from spm_scoring.api_context import (
+    ADMIN_ONLY,
+    MODEL_BODY_FIELD,
+    READ_RESPONSES,
+    UNKNOWN_MODEL,
+    ApiContext,
+    require_admin,
+    resolve_model,
+)
 from spm_scoring.model import ScoringModelV2
 from spm_scoring.model_store import ScoringModelRef
 
@@ -43,7 +52,7 @@ class ActivateModelRequest(BaseModel):
 
 
 def model_router(context: ApiContext) -> APIRouter:
-    router = APIRouter(prefix="/scoring/models")
+    router = APIRouter(prefix="/scoring/models", responses=READ_RESPONSES)
     current_principal = context.current_principal
 
     @router.get("", response_model=ScoringModelsResponse)
@@ -54,7 +63,9 @@ def model_router(context: ApiContext) -> APIRouter:
             models=[ScoringModelResponse.from_ref(model) for model in context.models.list_models(org_id)],
         )
 
-    @router.post("", response_model=ScoringModelResponse, status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "", response_model=ScoringModelResponse, status_code=status.HTTP_201_CREATED, responses=error_responses({403: ADMIN_ONLY})
+    )
     def create_model(
         definition: ScoringModelV2, principal: Annotated[Principal, Depends(current_principal)]
     ) -> ScoringModelResponse:
@@ -62,7 +73,7 @@ def model_router(context: ApiContext) -> APIRouter:
         stored = context.models.create(principal.org_id, definition, principal.person_id)
         return ScoringModelResponse.from_ref(stored)
 
-    @router.put("/active", response_model=ScoringModelsResponse)
+    @router.put("/active", response_model=ScoringModelsResponse, responses=error_responses({403: ADMIN_ONLY, 404: UNKNOWN_MODEL}))
     def activate_model(
         request: ActivateModelRequest, principal: Annotated[Principal, Depends(current_principal)]
     ) -> ScoringModelsResponse:

@@ -9,7 +9,17 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from spm_events.auth import Principal
-from spm_scoring.api_context import MODEL_BODY_FIELD, ApiContext, not_found, require_admin, resolve_model
+from spm_events.http import error_responses
+from spm_scoring.api_context import (
+    ADMIN_ONLY,
+    MODEL_BODY_FIELD,
+    READ_RESPONSES,
+    UNKNOWN_MODEL,
+    ApiContext,
+    not_found,
+    require_admin,
+    resolve_model,
+)
 from spm_scoring.explanations import goal_filter_for
 from spm_scoring.replays import ReplayNotSupportedError, ReplayRecord
 from spm_scoring.responses import ScoreResponse
@@ -66,10 +76,11 @@ class ReplayListResponse(BaseModel):
 
 
 def replay_router(context: ApiContext) -> APIRouter:
-    router = APIRouter(prefix="/scoring/replays")
+    # Every replay route is for admins only.
+    router = APIRouter(prefix="/scoring/replays", responses={**READ_RESPONSES, **error_responses({403: ADMIN_ONLY})})
     current_principal = context.current_principal
 
-    @router.post("", response_model=ReplayResponse, status_code=status.HTTP_201_CREATED)
+    @router.post("", response_model=ReplayResponse, status_code=status.HTTP_201_CREATED, responses=error_responses({404: UNKNOWN_MODEL}))
     def run_replay(request: ReplayRequest, principal: Annotated[Principal, Depends(current_principal)]) -> ReplayResponse:
         require_admin(principal, "replay a scoring model")
         resolve_model(context, principal.org_id, request.model_id, MODEL_BODY_FIELD)
@@ -90,7 +101,11 @@ def replay_router(context: ApiContext) -> APIRouter:
         require_admin(principal, "read replays")
         return ReplayListResponse(replays=[ReplayResponse.from_record(record) for record in context.replays.list_replays(principal.org_id)])
 
-    @router.get("/{replay_id}", response_model=ReplayResultsResponse)
+    @router.get(
+        "/{replay_id}",
+        response_model=ReplayResultsResponse,
+        responses=error_responses({404: "No replay with this id in the token's organisation"}),
+    )
     def read_replay(
         replay_id: Annotated[str, Path(min_length=1, max_length=64)],
         principal: Annotated[Principal, Depends(current_principal)],

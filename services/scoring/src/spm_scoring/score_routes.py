@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime
 
 from spm_events.auth import Principal
+from spm_events.http import error_responses
 from spm_scoring.activities import as_utc
-from spm_scoring.api_context import ApiContext, invalid_query, not_found, resolve_model
+from spm_scoring.api_context import READ_RESPONSES, UNKNOWN_MODEL, ApiContext, invalid_query, not_found, resolve_model
 from spm_scoring.engine import OrgScores
 from spm_scoring.explanations import explained, goal_filter_for
 from spm_scoring.formula import WINDOW
@@ -64,7 +65,7 @@ def _person_not_found(person_id: str) -> Exception:
 
 
 def score_router(context: ApiContext) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses=READ_RESPONSES)
     current_principal = context.current_principal
     queries = context.queries
 
@@ -107,7 +108,11 @@ def score_router(context: ApiContext) -> APIRouter:
         ]
         return TopCollaboratorsResponse(as_of=window_end, model_id="v1", window=V1_WINDOW_LABEL, people=people)
 
-    @router.get("/people/{person_id}/scores", response_model=PersonScoresResponse)
+    @router.get(
+        "/people/{person_id}/scores",
+        response_model=PersonScoresResponse,
+        responses=error_responses({404: f"The person has no goals or goal activity in the organisation. Or: {UNKNOWN_MODEL}"}),
+    )
     def read_person_scores(
         person_id: Annotated[str, Path(min_length=1, max_length=100)],
         principal: Annotated[Principal, Depends(current_principal)],
@@ -137,7 +142,11 @@ def score_router(context: ApiContext) -> APIRouter:
             collaboration=explained(subject.collaboration, can_see, limit),
         )
 
-    @router.get("/teams/{team}/scores", response_model=TeamScoresResponse)
+    @router.get(
+        "/teams/{team}/scores",
+        response_model=TeamScoresResponse,
+        responses=error_responses({404: f"The team has no goals or members in the organisation at as_of. Or: {UNKNOWN_MODEL}"}),
+    )
     def read_team_scores(
         team: Annotated[str, Path(min_length=1, max_length=200)],
         principal: Annotated[Principal, Depends(current_principal)],
@@ -166,7 +175,13 @@ def score_router(context: ApiContext) -> APIRouter:
             collaboration=explained(subject.collaboration, can_see, limit),
         )
 
-    @router.get("/goals/{goal_id}/scores", response_model=GoalScoresResponse)
+    @router.get(
+        "/goals/{goal_id}/scores",
+        response_model=GoalScoresResponse,
+        responses=error_responses(
+            {404: f"The goal is not known in the organisation at as_of, or not visible to the caller. Or: {UNKNOWN_MODEL}"}
+        ),
+    )
     def read_goal_scores(
         goal_id: Annotated[str, Path(min_length=1, max_length=100)],
         principal: Annotated[Principal, Depends(current_principal)],
@@ -196,7 +211,9 @@ def score_router(context: ApiContext) -> APIRouter:
             collaboration=explained(subject.collaboration, can_see, limit),
         )
 
-    @router.get("/scores/collaboration/top", response_model=TopCollaboratorsResponse)
+    @router.get(
+        "/scores/collaboration/top", response_model=TopCollaboratorsResponse, responses=error_responses({404: UNKNOWN_MODEL})
+    )
     def read_top_collaborators(
         principal: Annotated[Principal, Depends(current_principal)],
         limit: Annotated[int, Query(ge=1, le=100, description="Number of people to return")] = 5,

@@ -5,14 +5,23 @@ import time
 from contextlib import asynccontextmanager
 from typing import Annotated, AsyncIterator, Callable
 
+from eventsourcing.persistence import OperationalError as EventStoreOperationalError
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError as ReadModelOperationalError
 from pydantic import BaseModel, ConfigDict, Field
 
 from spm_events.auth import PERSON_ID_PATTERN, Principal, principal_dependency
 from spm_events.database import create_database_engine
-from spm_events.http import BodyLimitMiddleware, add_common_error_handlers
+from spm_events.http import BodyLimitMiddleware, add_common_error_handlers, error_responses
 from spm_events.relay import RelayPositions
+from spm_social.api_responses import (
+    COMMAND_RESPONSES,
+    GOAL_NOT_FOUND,
+    READ_RESPONSES,
+    STORAGE_UNAVAILABLE,
+    unchanged_response,
+)
 from spm_social.application import ConcurrentChangeError, GoalNotFoundError, SocialApplication
 from spm_social.community_api import add_network_routes
 from spm_social.directory_lookup import PeopleLookup
@@ -116,10 +125,17 @@ def command_routes(
     social: SocialApplication, current_principal: Callable[..., Principal], limited_principal: Callable[..., Principal]
 ) -> APIRouter:
     # Every command counts against the caller's rate limit before its body is checked.
-    router = APIRouter(dependencies=[Depends(limited_principal)])
+    router = APIRouter(
+        dependencies=[Depends(limited_principal)],
+        responses={**COMMAND_RESPONSES, **error_responses({404: GOAL_NOT_FOUND})},
+    )
     CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
-    @router.post("/goals/{goal_id}/followers", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/goals/{goal_id}/followers",
+        status_code=status.HTTP_201_CREATED,
+        responses=unchanged_response(FollowingResponse, "The caller already followed the goal; nothing was written"),
+    )
     def follow_goal(
         goal_id: GoalId, principal: CurrentPrincipal, response: Response, body: FollowRequest | None = None
     ) -> FollowingResponse:
@@ -136,7 +152,13 @@ def command_routes(
         social.unfollow_goal(principal, goal_id, event_time_or_now(occurred_at))
         return FollowingResponse(goal_id=goal_id, follower_id=principal.person_id, following=False)
 
-    @router.post("/goals/{goal_id}/collaborators", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/goals/{goal_id}/collaborators",
+        status_code=status.HTTP_201_CREATED,
+        responses=unchanged_response(
+            CollaboratorResponse, "The person's tag is already pending or accepted; nothing was written"
+        ),
+    )
     def tag_collaborator(
         goal_id: GoalId, body: TagCollaboratorRequest, principal: CurrentPrincipal, response: Response
     ) -> CollaboratorResponse:
@@ -153,7 +175,7 @@ def command_routes(
 def query_routes(
     social: SocialApplication, views: SocialViews, current_principal: Callable[..., Principal]
 ) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses={**READ_RESPONSES, **error_responses({404: GOAL_NOT_FOUND})})
     CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
     @router.get("/goals/{goal_id}/followers")
@@ -171,7 +193,7 @@ def internal_routes(social: SocialApplication, views: SocialViews, relay_positio
     def read_health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/internal/relay")
+    @router.get("/internal/relay", responses=error_responses({503: STORAGE_UNAVAILABLE}))
     def read_relay_progress() -> dict[str, object]:
         return {
             "relay": RELAY_NAME,
@@ -179,15 +201,41 @@ def internal_routes(social: SocialApplication, views: SocialViews, relay_positio
             "max_notification_id": social.max_notification_id(),
         }
 
-    @router.get("/internal/positions")
+    @router.get("/internal/positions", responses=error_responses({503: STORAGE_UNAVAILABLE}))
     def read_consumer_positions() -> dict[str, object]:
         return {"consumer": FEED_CONSUMER, "positions": views.consumer_positions()}
 
     return router
 
 
+# Seconds a client is asked to wait after a 503 for a database that cannot be written or reached.
+STORAGE_RETRY_AFTER_SECONDS = 5
+
+
+def storage_failure_reason(error: Exception) -> str:
+    """Name the cause of a database error in plain words, without the SQL text the error carries."""
+    message = str(getattr(error, "orig", None) or error).lower()
+    if "full" in message:
+        return "the disk that holds the database is full"
+    if "readonly" in message or "read-only" in message:
+        return "the database is read-only"
+    return "the database is not reachable"
+
+
 def add_error_handlers(app: FastAPI) -> None:
     add_common_error_handlers(app)
+
+    @app.exception_handler(EventStoreOperationalError)
+    @app.exception_handler(ReadModelOperationalError)
+    async def storage_unavailable(request: Request, error: Exception) -> JSONResponse:
+        reason = storage_failure_reason(error)
+        logger.error("failed %s %s with 503: %s: %r", request.method, request.url.path, reason, error)
+        detail = f"the social service could not use its database: {reason}; retry in a few seconds"
+        return JSONResponse(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            content={"detail": detail},
+            headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)},
+        )
 
     @app.exception_handler(GoalNotFoundError)
     async def goal_not_found(_: Request, error: GoalNotFoundError) -> JSONResponse:

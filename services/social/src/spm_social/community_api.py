@@ -13,6 +13,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spm_events.auth import PERSON_ID_PATTERN, Principal
+from spm_events.http import error_responses
+from spm_social.api_responses import (
+    COMMAND_RESPONSES,
+    COMMUNITY_NOT_FOUND,
+    PERSON_NOT_FOUND,
+    READ_RESPONSES,
+    SAVE_CONFLICT,
+    unchanged_response,
+)
 from spm_social.application import SocialApplication
 from spm_social.community import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, CommunityPermissionError, LastOwnerError
 from spm_social.directory_lookup import PersonDeactivatedError, PersonNotFoundError
@@ -34,6 +43,14 @@ GoalId = Annotated[str, Path(min_length=1, max_length=100, pattern=TEXT_ID_PATTE
 PersonIdPattern = rf"^{PERSON_ID_PATTERN.pattern}$"
 PersonId = Annotated[str, Path(pattern=PersonIdPattern, description="A person id, as in a token's `sub`")]
 OccurredAtQuery = Annotated[EventTime | None, Query()]
+
+COMMUNITY_COMMAND = {**COMMAND_RESPONSES, **error_responses({404: COMMUNITY_NOT_FOUND})}
+MEMBERS_ONLY = "Only members of the community may do this; join it first"
+OWNERS_ONLY = "Only owners of the community may do this"
+COMMUNITY_OR_GOAL_NOT_FOUND = (
+    "Community not found in the token's organisation, or the goal is not known or not visible to the caller"
+)
+PERSON_COMMAND = {**COMMAND_RESPONSES, **error_responses({404: PERSON_NOT_FOUND})}
 
 
 class EventTimeBody(BaseModel):
@@ -177,12 +194,12 @@ def community_routes(
     Reader = Annotated[Principal, Depends(current_principal)]
     Actor = Annotated[Principal, Depends(command_principal or current_principal)]
 
-    @router.post("/communities", status_code=status.HTTP_201_CREATED)
+    @router.post("/communities", status_code=status.HTTP_201_CREATED, responses=COMMAND_RESPONSES)
     def create_community(body: CreateCommunityBody, principal: Actor) -> CommunityOut:
         occurred_at = event_time_or_now(body.occurred_at)
         return _community_out(social.create_community(principal, body.name, body.description, occurred_at))
 
-    @router.get("/communities")
+    @router.get("/communities", responses=READ_RESPONSES)
     def list_communities(
         principal: Reader,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -191,17 +208,21 @@ def community_routes(
         summaries, next_cursor = social.list_communities(principal, limit, cursor)
         return CommunityPageOut(communities=[_summary_out(summary) for summary in summaries], next_cursor=next_cursor)
 
-    @router.get("/communities/{community_id}")
+    @router.get("/communities/{community_id}", responses={**READ_RESPONSES, **error_responses({404: COMMUNITY_NOT_FOUND})})
     def read_community(community_id: CommunityId, principal: Reader) -> CommunityOut:
         return _community_out(social.get_community(principal, community_id))
 
-    @router.post("/communities/{community_id}/describe")
+    @router.post("/communities/{community_id}/describe", responses={**COMMUNITY_COMMAND, **error_responses({403: OWNERS_ONLY})})
     def describe_community(community_id: CommunityId, body: DescribeCommunityBody, principal: Actor) -> CommunityOut:
         occurred_at = event_time_or_now(body.occurred_at)
         social.describe_community(principal, community_id, body.name, body.description, occurred_at)
         return _community_out(social.get_community(principal, community_id))
 
-    @router.post("/communities/{community_id}/join", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/communities/{community_id}/join",
+        status_code=status.HTTP_201_CREATED,
+        responses={**COMMUNITY_COMMAND, **unchanged_response(CommunityOut, "The caller was a member already; nothing was written")},
+    )
     def join_community(
         community_id: CommunityId, principal: Actor, response: Response, body: EventTimeBody | None = None
     ) -> CommunityOut:
@@ -209,12 +230,26 @@ def community_routes(
         _created_or_ok(response, recorded)
         return _community_out(social.get_community(principal, community_id))
 
-    @router.post("/communities/{community_id}/leave")
+    @router.post(
+        "/communities/{community_id}/leave",
+        responses={
+            **COMMUNITY_COMMAND,
+            **error_responses({409: f"The caller is the last owner and other members remain. Or: {SAVE_CONFLICT}"}),
+        },
+    )
     def leave_community(community_id: CommunityId, principal: Actor, body: EventTimeBody | None = None) -> CommunityOut:
         social.leave_community(principal, community_id, event_time_or_now(body.occurred_at if body else None))
         return _community_out(social.get_community(principal, community_id))
 
-    @router.post("/communities/{community_id}/invite", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/communities/{community_id}/invite",
+        status_code=status.HTTP_201_CREATED,
+        responses={
+            **COMMUNITY_COMMAND,
+            **error_responses({403: MEMBERS_ONLY}),
+            **unchanged_response(CommunityOut, "The person was a member or invited already; nothing was written"),
+        },
+    )
     def invite_to_community(
         community_id: CommunityId, body: InviteBody, principal: Actor, response: Response
     ) -> CommunityOut:
@@ -225,7 +260,10 @@ def community_routes(
         _created_or_ok(response, recorded)
         return _community_out(social.get_community(principal, community_id))
 
-    @router.post("/communities/{community_id}/members/{person_id}/remove")
+    @router.post(
+        "/communities/{community_id}/members/{person_id}/remove",
+        responses={**COMMUNITY_COMMAND, **error_responses({403: OWNERS_ONLY})},
+    )
     def remove_community_member(
         community_id: CommunityId, person_id: PersonId, principal: Actor, body: EventTimeBody | None = None
     ) -> CommunityOut:
@@ -234,21 +272,41 @@ def community_routes(
             social.remove_community_member(principal, community_id, person_id, occurred_at)
         return _community_out(social.get_community(principal, community_id))
 
-    @router.post("/communities/{community_id}/goals", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/communities/{community_id}/goals",
+        status_code=status.HTTP_201_CREATED,
+        responses={
+            **COMMAND_RESPONSES,
+            **error_responses({403: MEMBERS_ONLY, 404: COMMUNITY_OR_GOAL_NOT_FOUND}),
+            **unchanged_response(CommunityOut, "The goal was linked already; nothing was written"),
+        },
+    )
     def link_goal(community_id: CommunityId, body: LinkGoalBody, principal: Actor, response: Response) -> CommunityOut:
         occurred_at = event_time_or_now(body.occurred_at)
         recorded = social.link_community_goal(principal, community_id, body.goal_id, occurred_at)
         _created_or_ok(response, recorded)
         return _community_out(social.get_community(principal, community_id))
 
-    @router.delete("/communities/{community_id}/goals/{goal_id}")
+    @router.delete(
+        "/communities/{community_id}/goals/{goal_id}",
+        responses={
+            **COMMAND_RESPONSES,
+            **error_responses(
+                {403: "Only an owner, or the member who linked the goal, may unlink it", 404: COMMUNITY_OR_GOAL_NOT_FOUND}
+            ),
+        },
+    )
     def unlink_goal(
         community_id: CommunityId, goal_id: GoalId, principal: Actor, occurred_at: OccurredAtQuery = None
     ) -> CommunityOut:
         social.unlink_community_goal(principal, community_id, goal_id, event_time_or_now(occurred_at))
         return _community_out(social.get_community(principal, community_id))
 
-    @router.post("/communities/{community_id}/followers", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/communities/{community_id}/followers",
+        status_code=status.HTTP_201_CREATED,
+        responses={**COMMUNITY_COMMAND, **unchanged_response(CommunityOut, "The caller followed the community already; nothing was written")},
+    )
     def follow_community(
         community_id: CommunityId, principal: Actor, response: Response, body: EventTimeBody | None = None
     ) -> CommunityOut:
@@ -257,7 +315,7 @@ def community_routes(
         _created_or_ok(response, recorded)
         return _community_out(social.get_community(principal, community_id))
 
-    @router.delete("/communities/{community_id}/followers")
+    @router.delete("/communities/{community_id}/followers", responses=COMMUNITY_COMMAND)
     def unfollow_community(
         community_id: CommunityId, principal: Actor, occurred_at: OccurredAtQuery = None
     ) -> CommunityOut:
@@ -277,7 +335,11 @@ def person_follow_routes(
     Reader = Annotated[Principal, Depends(current_principal)]
     Actor = Annotated[Principal, Depends(command_principal or current_principal)]
 
-    @router.post("/people/{person_id}/followers", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/people/{person_id}/followers",
+        status_code=status.HTTP_201_CREATED,
+        responses={**PERSON_COMMAND, **unchanged_response(PersonFollowingOut, "The caller followed the person already; nothing was written")},
+    )
     def follow_person(
         person_id: PersonId, principal: Actor, response: Response, body: EventTimeBody | None = None
     ) -> PersonFollowingOut:
@@ -286,7 +348,7 @@ def person_follow_routes(
         _created_or_ok(response, recorded)
         return PersonFollowingOut(person_id=person_id, follower_id=principal.person_id, following=True)
 
-    @router.delete("/people/{person_id}/followers")
+    @router.delete("/people/{person_id}/followers", responses=PERSON_COMMAND)
     def unfollow_person(
         person_id: PersonId, principal: Actor, occurred_at: OccurredAtQuery = None
     ) -> PersonFollowingOut:
@@ -294,7 +356,7 @@ def person_follow_routes(
             social.unfollow_person(principal, person_id, event_time_or_now(occurred_at))
         return PersonFollowingOut(person_id=person_id, follower_id=principal.person_id, following=False)
 
-    @router.get("/people/{person_id}/followers")
+    @router.get("/people/{person_id}/followers", responses={**READ_RESPONSES, **error_responses({404: PERSON_NOT_FOUND})})
     def read_person_followers(person_id: PersonId, principal: Reader) -> PersonFollowersOut:
         followers = social.get_person_followers(principal, person_id)
         return PersonFollowersOut(person_id=person_id, follower_count=len(followers), followers=followers)

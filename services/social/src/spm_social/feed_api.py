@@ -8,6 +8,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from spm_events.auth import Principal
+from spm_events.http import error_responses
+from spm_social.api_responses import READ_RESPONSES
 from spm_social.fanout import FEED_KINDS
 from spm_social.ids import TEXT_ID_PATTERN
 from spm_social.views import FeedCursor, FeedPage, SocialViews
@@ -45,7 +47,7 @@ class FeedResponse(BaseModel):
 
 
 def feed_routes(views: SocialViews, current_principal: Callable[..., Principal]) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses=READ_RESPONSES)
     CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
     @router.get("/feed")
@@ -55,7 +57,13 @@ def feed_routes(views: SocialViews, current_principal: Callable[..., Principal])
         cursor = FeedCursor.decode(before) if before else None
         return _response(views.feed_page(principal, limit, cursor, kind))
 
-    @router.get("/communities/{community_id}/feed", response_model=FeedResponse)
+    @router.get(
+        "/communities/{community_id}/feed",
+        response_model=FeedResponse,
+        responses=error_responses(
+            {404: "Community not found in the token's organisation, or the caller is not a member; both get the same body"}
+        ),
+    )
     def read_community_feed(
         community_id: Annotated[str, Path(min_length=1, max_length=100, pattern=TEXT_ID_PATTERN)],
         principal: CurrentPrincipal,

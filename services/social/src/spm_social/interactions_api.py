@@ -11,7 +11,15 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Req
 from fastapi.responses import JSONResponse
 
 from spm_events.auth import PERSON_ID_PATTERN, Principal
+from spm_events.http import error_responses
 from spm_events.schemas import ReactionKind, ReactionTarget
+from spm_social.api_responses import (
+    COMMAND_RESPONSES,
+    GOAL_NOT_FOUND,
+    READ_RESPONSES,
+    SAVE_CONFLICT,
+    unchanged_response,
+)
 from spm_social.application import SocialApplication
 from spm_social.event_time import EventTime, event_time_or_now
 from spm_social.ids import TEXT_ID_PATTERN
@@ -47,6 +55,13 @@ OccurredAtQuery = Annotated[EventTime | None, Query()]
 Cursor = Annotated[str | None, Query(min_length=1, max_length=300)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
+COMMANDS_ON_GOAL = {**COMMAND_RESPONSES, **error_responses({404: GOAL_NOT_FOUND})}
+QUERIES_OF_GOAL = {**READ_RESPONSES, **error_responses({404: GOAL_NOT_FOUND})}
+TAG_STATE_CONFLICT = error_responses(
+    {409: f"The caller's tag is not in a state that allows this change, such as leaving a pending tag. Or: {SAVE_CONFLICT}"}
+)
+COMMENT_NOT_FOUND = "Goal not found or not visible to the caller, or the comment is not on the goal"
+
 
 def interaction_routes(
     social: SocialApplication,
@@ -55,10 +70,10 @@ def interaction_routes(
 ) -> APIRouter:
     """Build the goal interaction routes; commands depend on ``limited_principal``, which applies the rate limit."""
     router = APIRouter(tags=["goal interactions"])
-    router.include_router(_consent_routes(social, limited_principal))
-    router.include_router(_comment_routes(social, limited_principal))
-    router.include_router(_reaction_and_kudos_routes(social, limited_principal))
-    router.include_router(_query_routes(social, current_principal))
+    router.include_router(_consent_routes(social, limited_principal), responses=COMMANDS_ON_GOAL)
+    router.include_router(_comment_routes(social, limited_principal), responses=COMMANDS_ON_GOAL)
+    router.include_router(_reaction_and_kudos_routes(social, limited_principal), responses=COMMANDS_ON_GOAL)
+    router.include_router(_query_routes(social, current_principal), responses=QUERIES_OF_GOAL)
     return router
 
 
@@ -66,22 +81,30 @@ def _consent_routes(social: SocialApplication, limited_principal: Callable[..., 
     router = APIRouter()
     Actor = Annotated[Principal, Depends(limited_principal)]
 
-    @router.post("/goals/{goal_id}/collaborators/me/accept")
+    @router.post("/goals/{goal_id}/collaborators/me/accept", responses=TAG_STATE_CONFLICT)
     def accept_tag(goal_id: GoalId, actor: Actor, body: CommandBody | None = None) -> TagStateOut:
         social.accept_tag(actor, goal_id, event_time_or_now(body.occurred_at if body else None))
         return TagStateOut(goal_id=goal_id, collaborator_id=actor.person_id, state="accepted")
 
-    @router.post("/goals/{goal_id}/collaborators/me/decline")
+    @router.post("/goals/{goal_id}/collaborators/me/decline", responses=TAG_STATE_CONFLICT)
     def decline_tag(goal_id: GoalId, actor: Actor, body: CommandBody | None = None) -> TagStateOut:
         social.decline_tag(actor, goal_id, event_time_or_now(body.occurred_at if body else None))
         return TagStateOut(goal_id=goal_id, collaborator_id=actor.person_id, state="declined")
 
-    @router.post("/goals/{goal_id}/collaborators/me/leave")
+    @router.post("/goals/{goal_id}/collaborators/me/leave", responses=TAG_STATE_CONFLICT)
     def leave_goal(goal_id: GoalId, actor: Actor, body: CommandBody | None = None) -> TagStateOut:
         social.leave_goal(actor, goal_id, event_time_or_now(body.occurred_at if body else None))
         return TagStateOut(goal_id=goal_id, collaborator_id=actor.person_id, state="left")
 
-    @router.delete("/goals/{goal_id}/collaborators/{person_id}")
+    @router.delete(
+        "/goals/{goal_id}/collaborators/{person_id}",
+        responses=error_responses(
+            {
+                403: "Only an owner or co-owner of the goal, or an admin, may untag a collaborator",
+                404: "Goal not found or not visible to the caller, or the person was never tagged on it",
+            }
+        ),
+    )
     def untag_collaborator(
         goal_id: GoalId, person_id: PersonId, actor: Actor, occurred_at: OccurredAtQuery = None
     ) -> TagStateOut:
@@ -107,13 +130,27 @@ def _comment_routes(social: SocialApplication, limited_principal: Callable[..., 
         comment = social.post_comment(actor, goal_id, body.body, body.check_in_id, occurred_at)
         return CommentOut.of(goal_id, comment)
 
-    @router.patch("/goals/{goal_id}/comments/{comment_id}")
+    @router.patch(
+        "/goals/{goal_id}/comments/{comment_id}",
+        responses=error_responses(
+            {403: "Only the author of a comment may edit it", 404: f"{COMMENT_NOT_FOUND}, or it was deleted"}
+        ),
+    )
     def edit_comment(goal_id: GoalId, comment_id: CommentId, body: EditCommentBody, actor: Actor) -> CommentOut:
         occurred_at = event_time_or_now(body.occurred_at)
         _, comment = social.edit_comment(actor, goal_id, comment_id, body.body, occurred_at)
         return CommentOut.of(goal_id, comment)
 
-    @router.delete("/goals/{goal_id}/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT)
+    @router.delete(
+        "/goals/{goal_id}/comments/{comment_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses=error_responses(
+            {
+                403: "Only the author, an owner or co-owner of the goal, or an admin may delete a comment",
+                404: f"{COMMENT_NOT_FOUND} (deleting a deleted comment gets 204)",
+            }
+        ),
+    )
     def delete_comment(
         goal_id: GoalId, comment_id: CommentId, actor: Actor, occurred_at: OccurredAtQuery = None
     ) -> Response:
@@ -127,7 +164,11 @@ def _reaction_and_kudos_routes(social: SocialApplication, limited_principal: Cal
     router = APIRouter()
     Actor = Annotated[Principal, Depends(limited_principal)]
 
-    @router.post("/goals/{goal_id}/reactions", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/goals/{goal_id}/reactions",
+        status_code=status.HTTP_201_CREATED,
+        responses=unchanged_response(ReactionOut, "The caller already reacted so to this target; nothing was written"),
+    )
     def add_reaction(goal_id: GoalId, body: AddReactionBody, actor: Actor, response: Response) -> ReactionOut:
         occurred_at = event_time_or_now(body.occurred_at)
         recorded, key = social.add_reaction(
@@ -150,7 +191,13 @@ def _reaction_and_kudos_routes(social: SocialApplication, limited_principal: Cal
         _, key = social.remove_reaction(actor, goal_id, target_kind, target_id, reaction, occurred_at)
         return ReactionOut(goal_id=goal_id, **key._asdict(), reacted=False)
 
-    @router.post("/goals/{goal_id}/kudos", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/goals/{goal_id}/kudos",
+        status_code=status.HTTP_201_CREATED,
+        responses=error_responses(
+            {409: f"The giver already gave kudos on this goal on the UTC day of occurred_at. Or: {SAVE_CONFLICT}"}
+        ),
+    )
     def give_kudos(goal_id: GoalId, body: GiveKudosBody, actor: Actor) -> KudosOut:
         occurred_at = event_time_or_now(body.occurred_at)
         kudos = social.give_kudos(actor, goal_id, body.receiver_id, body.message, occurred_at)
@@ -181,7 +228,10 @@ def _query_routes(social: SocialApplication, current_principal: Callable[..., Pr
         comments = [CommentOut.of(goal_id, comment) for comment in page.items]
         return CommentsPageOut(goal_id=goal_id, comments=comments, next_cursor=page.next_cursor)
 
-    @router.get("/goals/{goal_id}/comments/{comment_id}/history")
+    @router.get(
+        "/goals/{goal_id}/comments/{comment_id}/history",
+        responses=error_responses({404: f"{COMMENT_NOT_FOUND}, or it was deleted"}),
+    )
     def read_comment_history(goal_id: GoalId, comment_id: CommentId, reader: Reader) -> CommentHistoryOut:
         comment = social.comment_with_history(reader, goal_id, comment_id)
         revisions = [CommentRevisionOut.of(revision) for revision in comment.revisions]

@@ -1,7 +1,6 @@
 """Routes of the people directory: admins write people in batches, every member of the org reads them."""
 
 import base64
-import binascii
 import re
 from typing import Annotated, Any, Callable
 
@@ -10,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from spm_events.auth import Principal
+from spm_events.http import error_responses
+from spm_social.api_responses import ADMIN_ONLY, READ_RESPONSES
 from spm_social.people import (
     MAX_DISPLAY_NAME_LENGTH,
     MAX_EMAIL_LENGTH,
@@ -79,9 +80,10 @@ def _encode_cursor(handle: str) -> str:
 
 def _decode_cursor(cursor: str) -> str:
     """Return the handle a cursor names, or raise a 422 naming the ``cursor`` query parameter."""
+    # binascii.Error (invalid base64), UnicodeDecodeError and the error for non-ASCII input are all ValueErrors.
     try:
         handle = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
         handle = ""
     if not re.fullmatch(HANDLE_PATTERN, handle):
         raise RequestValidationError(
@@ -120,11 +122,12 @@ def _not_found(handle: str) -> HTTPException:
 
 
 def people_routes(directory: PeopleDirectory, current_principal: Callable[..., Principal]) -> APIRouter:
-    router = APIRouter(tags=["people"])
+    router = APIRouter(tags=["people"], responses=READ_RESPONSES)
+    not_found = error_responses({404: "No person with this handle in the token's organisation"})
     CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
     CurrentAdmin = Annotated[Principal, Depends(_admin_dependency(current_principal))]
 
-    @router.post("/people/batch", response_model=PeopleBatchOut)
+    @router.post("/people/batch", response_model=PeopleBatchOut, responses=error_responses({403: ADMIN_ONLY}))
     def upsert_people(body: PeopleBatchBody, principal: CurrentAdmin) -> PeopleBatchOut:
         entries = [
             PersonEntry(person.handle, person.display_name, person.email, person.team, person.manager_handle)
@@ -149,14 +152,16 @@ def people_routes(directory: PeopleDirectory, current_principal: Callable[..., P
         next_cursor = _encode_cursor(people[-1].handle) if len(rows) > limit else None
         return PeoplePageOut(people=people, next_cursor=next_cursor)
 
-    @router.get("/people/{handle}", response_model=PersonOut, response_model_exclude_unset=True)
+    @router.get("/people/{handle}", response_model=PersonOut, response_model_exclude_unset=True, responses=not_found)
     def read_person(handle: HandlePath, principal: CurrentPrincipal) -> PersonOut:
         row = directory.find(principal.org_id, handle)
         if row is None:
             raise _not_found(handle)
         return _person_out(row, principal)
 
-    @router.post("/people/{handle}/deactivate", response_model=PersonOut)
+    @router.post(
+        "/people/{handle}/deactivate", response_model=PersonOut, responses={**error_responses({403: ADMIN_ONLY}), **not_found}
+    )
     def deactivate_person(handle: HandlePath, principal: CurrentAdmin) -> PersonOut:
         row = directory.deactivate(principal.org_id, handle)
         if row is None:

@@ -1,7 +1,6 @@
 """Routes of the teams of the people directory: admins write teams in batches, every member of the org reads them."""
 
 import base64
-import binascii
 from typing import Annotated, Callable
 
 from fastapi import APIRouter, Depends, Query
@@ -9,6 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from spm_events.auth import MAX_TEAM_NAME_LENGTH, Principal
+from spm_events.http import error_responses
+from spm_social.api_responses import ADMIN_ONLY, READ_RESPONSES
 from spm_social.people_api import MAX_BATCH_SIZE, _admin_dependency
 from spm_social.teams import TeamBatchError, TeamDirectory, TeamEntry
 
@@ -52,9 +53,10 @@ def _encode_cursor(name: str) -> str:
 
 def _decode_cursor(cursor: str) -> str:
     """Return the team name a cursor names, or raise a 422 naming the ``cursor`` query parameter."""
+    # binascii.Error (invalid base64), UnicodeDecodeError and the error for non-ASCII input are all ValueErrors.
     try:
         name = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
         name = ""
     if not 1 <= len(name) <= MAX_TEAM_NAME_LENGTH:
         message = "invalid cursor; pass next_cursor from a previous page"
@@ -63,11 +65,11 @@ def _decode_cursor(cursor: str) -> str:
 
 
 def team_routes(directory: TeamDirectory, current_principal: Callable[..., Principal]) -> APIRouter:
-    router = APIRouter(tags=["teams"])
+    router = APIRouter(tags=["teams"], responses=READ_RESPONSES)
     CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
     CurrentAdmin = Annotated[Principal, Depends(_admin_dependency(current_principal))]
 
-    @router.post("/teams/batch")
+    @router.post("/teams/batch", responses=error_responses({403: ADMIN_ONLY}))
     def upsert_teams(body: TeamsBatchBody, principal: CurrentAdmin) -> TeamsBatchOut:
         entries = [TeamEntry(team.name, team.parent_name) for team in body.teams]
         try:
