@@ -18,6 +18,7 @@ from spm_events.relay import (
     NotificationBatch,
     ReadNotifications,
     Relay,
+    RelayLease,
     RelayPositions,
     create_idempotent_producer,
     single_active_relay,
@@ -183,9 +184,13 @@ def notification_reader(goals: GoalsApplication) -> ReadNotifications:
 
 
 def create_goals_relay(
-    goals: GoalsApplication, engine: Engine, producer: AIOKafkaProducer, batch_size: int = DEFAULT_BATCH_SIZE
+    goals: GoalsApplication,
+    engine: Engine,
+    producer: AIOKafkaProducer,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    lease: RelayLease | None = None,
 ) -> Relay:
-    return Relay(RELAY_NAME, notification_reader(goals), RelayPositions(engine), producer, batch_size=batch_size)
+    return Relay(RELAY_NAME, notification_reader(goals), RelayPositions(engine), producer, batch_size=batch_size, lease=lease)
 
 
 async def run_goals_relay(settings: GoalsSettings, stop: asyncio.Event, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
@@ -194,11 +199,11 @@ async def run_goals_relay(settings: GoalsSettings, stop: asyncio.Event, batch_si
     engine = create_database_engine(settings.sqlalchemy_url(READ_DATABASE_FILE))
     goals = GoalsApplication(env=settings.event_store_env(EVENT_STORE_FILE), index_engine=engine)
     try:
-        with single_active_relay(engine, RELAY_NAME, settings.data_dir):
+        with single_active_relay(engine, RELAY_NAME, settings.data_dir) as lease:
             producer = create_idempotent_producer(settings.kafka_bootstrap)
             await producer.start()
             try:
-                await create_goals_relay(goals, engine, producer, batch_size).run(stop)
+                await create_goals_relay(goals, engine, producer, batch_size, lease).run(stop)
             finally:
                 await producer.stop()
     finally:

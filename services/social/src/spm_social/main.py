@@ -52,10 +52,10 @@ async def _relay_until_stopped(settings: SocialSettings) -> None:
     )
     positions = RelayPositions(read_engine)
     producer = create_idempotent_producer(settings.kafka_bootstrap)
-    with single_active_relay(read_engine, RELAY_NAME, settings.data_dir):
+    with single_active_relay(read_engine, RELAY_NAME, settings.data_dir) as lease:
         await producer.start()
         try:
-            await Relay(RELAY_NAME, notification_reader(social), positions, producer).run(stop)
+            await Relay(RELAY_NAME, notification_reader(social), positions, producer, lease=lease).run(stop)
         finally:
             await producer.stop()
             social.close()
