@@ -3,7 +3,8 @@
 faust-streaming 0.15.3 can record an offset as committed when the commit failed, and with agent
 concurrency above 1 it can commit past a message still in flight. So the consumer group's
 committed offsets are never trusted here: on every assignment each partition is sought to the
-position recorded with the read model, and the agent that writes runs with concurrency 1.
+position recorded with the read model, also after faust's own seek to the committed offsets, and
+the agent that writes runs with concurrency 1.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from typing import Iterable
+from typing import Awaitable, Callable, Iterable
 
 import faust
 from faust.types import TP
@@ -51,10 +52,11 @@ def attach_read_model(
     dead_letter_topic = app.topic(DEADLETTER_TOPIC.name, key_serializer="raw", value_serializer="raw")
     applied_count = 0
 
-    @app.on_partitions_assigned.connect
-    async def resume_from_recorded_positions(sender: faust.App, assigned: set[TP], **_: object) -> None:
+    seek_installed = False
+
+    async def seek_to_recorded_positions(partitions: Iterable[TP]) -> None:
         recorded = await asyncio.to_thread(read_model.recorded_offsets)
-        for partition in assigned:
+        for partition in partitions:
             if partition.topic not in topic_names:
                 continue
             applied = recorded.get((partition.topic, partition.partition))
@@ -64,6 +66,14 @@ def attach_read_model(
                 read_model.consumer, partition.topic, partition.partition, next_offset,
             )
             await app.consumer.seek(partition, next_offset)
+
+    @app.on_partitions_assigned.connect
+    async def resume_from_recorded_positions(sender: faust.App, assigned: set[TP], **_: object) -> None:
+        nonlocal seek_installed
+        if not seek_installed:
+            _seek_again_after_committed_seek(app.consumer, seek_to_recorded_positions)
+            seek_installed = True
+        await seek_to_recorded_positions(assigned)
 
     async def apply_messages(stream: faust.StreamT) -> None:
         nonlocal applied_count
@@ -89,6 +99,23 @@ def attach_read_model(
                     logger.info("consumer=%s applied=%s", read_model.consumer, applied_count)
 
     app.agent(source, name=f"{read_model.consumer}-apply", concurrency=1)(apply_messages)
+
+
+def _seek_again_after_committed_seek(consumer: object, seek_to_recorded: Callable[[Iterable[TP]], Awaitable[None]]) -> None:
+    """Follow each of faust's seeks to the group's committed offsets with a seek to the recorded positions.
+
+    After each assignment, faust-streaming 0.15.3's recovery service calls ``consumer.perform_seek()``,
+    which seeks every partition to the group's committed offset and undoes the seek made in the
+    ``on_partitions_assigned`` handler. A committed offset past messages the read model never applied
+    would then skip them, so the wrapper seeks to the recorded positions right after it.
+    """
+    seek_to_committed = consumer.perform_seek  # type: ignore[attr-defined]
+
+    async def perform_seek() -> None:
+        await seek_to_committed()
+        await seek_to_recorded(consumer.assignment())  # type: ignore[attr-defined]
+
+    consumer.perform_seek = perform_seek  # type: ignore[attr-defined]
 
 
 async def _apply_with_retry(
