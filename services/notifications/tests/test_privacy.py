@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 from activity_events import DAY, ActivityEvents
 from sqlalchemy import select
-from test_visibility import live  # noqa: F401 - the module's worker, API and database on SQLite and PostgreSQL
+from test_inbox_visibility import live  # noqa: F401 - the module's worker, API and database on SQLite and PostgreSQL
 
 from spm_events.auth import Principal, issue_token
 from spm_events.visibility import GoalAudience

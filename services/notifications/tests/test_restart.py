@@ -14,8 +14,8 @@ import uuid
 import pytest
 from activity_events import DAY, ActivityEvents
 from aiokafka import AIOKafkaProducer
-from test_visibility import start_at_topic_end
-from test_worker import WorkerReadModel, merge
+from test_inbox_visibility import start_at_topic_end
+from test_inbox_worker import WorkerReadModel, merge
 
 from spm_events.envelope import Envelope, encode_envelope
 from spm_events.registry import event_type_for
