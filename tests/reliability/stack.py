@@ -57,7 +57,7 @@ Offsets = dict[tuple[str, int], int]
 
 
 def poll(condition: Callable[[], bool], timeout: float, description: str, interval: float = 0.2) -> float:
-    """Wait until ``condition`` holds and return the seconds it took; raise TimeoutError at ``timeout``."""
+    """Wait until ``condition`` returns true and return the seconds it took; raise TimeoutError at ``timeout``."""
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > timeout:

@@ -289,6 +289,8 @@ class Dispatcher:
                 # Without a directory, team goals reach only their insiders.
                 sendable.extend((delivery, None) for delivery in deliveries)
                 continue
+            # NOTE: this pages through the org's whole directory in every round that has webhooks due,
+            # also when none of them is about a team goal.
             try:
                 people = await self.directory.people(org_id, {delivery.recipient_id for delivery in deliveries})
             except DirectoryError as error:

@@ -10,8 +10,8 @@ Timers are derived again from the whole history of their key result or tag whene
 that history is applied. An event read late (a check-in dated before a deadline that has already
 fired) therefore cancels the timer and withdraws its nudge.
 
-TODO: a quiet organisation's clock does not advance, so its due nudges wait until its next event;
-a wall-clock tick would need a rule for how far event time may run ahead of the stream.
+TODO: a quiet organisation's clock does not advance, so its due nudges wait until its next event.
+A wall-clock tick would need a rule for how far event time may run ahead of the stream.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ weighted mean of its applicable components' values (each 0..1), scaled to that t
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 BUILT_IN_V1 = "v1"
@@ -28,51 +30,56 @@ class _Settings(BaseModel):
         return dict(self.model_dump())
 
 
+# A component's weight, and the count at which a counted component's value reaches 0.5.
+Weight = Annotated[float, Field(ge=0, le=1000)]
+HalfSaturation = Annotated[float, Field(gt=0, le=10_000)]
+
+
 class PerformanceWeights(_Settings):
-    pace: float = Field(default=40.0, ge=0, le=1000)
-    cadence: float = Field(default=20.0, ge=0, le=1000)
-    confidence_calibration: float = Field(default=20.0, ge=0, le=1000)
-    goals_achieved: float = Field(default=20.0, ge=0, le=1000)
+    pace: Weight = 40.0
+    cadence: Weight = 20.0
+    confidence_calibration: Weight = 20.0
+    goals_achieved: Weight = 20.0
 
 
 class CollaborationWeights(_Settings):
-    distinct_collaborators: float = Field(default=15.0, ge=0, le=1000)
-    accepted_tags: float = Field(default=10.0, ge=0, le=1000)
-    help_on_others_goals: float = Field(default=15.0, ge=0, le=1000)
-    kudos_received: float = Field(default=10.0, ge=0, le=1000)
-    kudos_given: float = Field(default=5.0, ge=0, le=1000)
-    cross_team_share: float = Field(default=10.0, ge=0, le=1000)
-    reciprocity: float = Field(default=10.0, ge=0, le=1000)
-    degree: float = Field(default=15.0, ge=0, le=1000)
-    brokerage: float = Field(default=10.0, ge=0, le=1000)
+    distinct_collaborators: Weight = 15.0
+    accepted_tags: Weight = 10.0
+    help_on_others_goals: Weight = 15.0
+    kudos_received: Weight = 10.0
+    kudos_given: Weight = 5.0
+    cross_team_share: Weight = 10.0
+    reciprocity: Weight = 10.0
+    degree: Weight = 15.0
+    brokerage: Weight = 10.0
 
 
 class GoalCollaborationWeights(_Settings):
-    contributors: float = Field(default=30.0, ge=0, le=1000)
-    accepted_tags: float = Field(default=20.0, ge=0, le=1000)
-    comments: float = Field(default=15.0, ge=0, le=1000)
-    kudos: float = Field(default=15.0, ge=0, le=1000)
-    cross_team_contributors: float = Field(default=20.0, ge=0, le=1000)
+    contributors: Weight = 30.0
+    accepted_tags: Weight = 20.0
+    comments: Weight = 15.0
+    kudos: Weight = 15.0
+    cross_team_contributors: Weight = 20.0
 
 
 class TeamNetworkWeights(_Settings):
-    mean_degree: float = Field(default=30.0, ge=0, le=1000)
-    mean_brokerage: float = Field(default=20.0, ge=0, le=1000)
-    cross_team_share: float = Field(default=30.0, ge=0, le=1000)
-    internal_density: float = Field(default=20.0, ge=0, le=1000)
+    mean_degree: Weight = 30.0
+    mean_brokerage: Weight = 20.0
+    cross_team_share: Weight = 30.0
+    internal_density: Weight = 20.0
 
 
 class HalfSaturationCounts(_Settings):
     """The count at which a counted component's value reaches 0.5: value = count / (count + half)."""
 
-    distinct_collaborators: float = Field(default=4.0, gt=0, le=10_000)
-    accepted_tags: float = Field(default=2.0, gt=0, le=10_000)
-    help_on_others_goals: float = Field(default=4.0, gt=0, le=10_000)
-    kudos_received: float = Field(default=3.0, gt=0, le=10_000)
-    kudos_given: float = Field(default=3.0, gt=0, le=10_000)
-    contributors: float = Field(default=3.0, gt=0, le=10_000)
-    comments: float = Field(default=4.0, gt=0, le=10_000)
-    kudos: float = Field(default=3.0, gt=0, le=10_000)
+    distinct_collaborators: HalfSaturation = 4.0
+    accepted_tags: HalfSaturation = 2.0
+    help_on_others_goals: HalfSaturation = 4.0
+    kudos_received: HalfSaturation = 3.0
+    kudos_given: HalfSaturation = 3.0
+    contributors: HalfSaturation = 3.0
+    comments: HalfSaturation = 4.0
+    kudos: HalfSaturation = 3.0
 
 
 class ScoringModelV2(BaseModel):

@@ -33,7 +33,7 @@ class DirectoryError(RuntimeError):
 
 @dataclass(frozen=True)
 class DirectoryPerson:
-    """What the dispatcher needs of an active person in the people directory."""
+    """An active person's e-mail address and team, as the people directory returns them."""
 
     email: str | None
     team: str | None
