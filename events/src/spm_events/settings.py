@@ -24,6 +24,16 @@ class ServiceSettings(BaseSettings):
     jwt_secret: SecretStr = Field(default=SecretStr(DEVELOPMENT_JWT_SECRET), min_length=32)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest accepted request body, in bytes")
     max_json_depth: int = Field(default=32, ge=2, description="Deepest accepted nesting of a JSON request body")
+    consumer_session_timeout_seconds: float = Field(
+        default=20.0,
+        ge=6.0,
+        le=90.0,
+        description=(
+            "Seconds without a heartbeat before the broker drops a stream processor from its consumer group. "
+            "A processor restarted after a crash gets its partitions back only once the old member's session "
+            "has expired, so this bounds the pause after a crash; the broker accepts 6 to 300 by default"
+        ),
+    )
     log_level: str = "INFO"
 
     @property

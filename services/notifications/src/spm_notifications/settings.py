@@ -21,15 +21,6 @@ class NotificationsSettings(ServiceSettings):
         pattern=r"^[A-Za-z0-9._-]+$",
         description="Kafka consumer group id of the worker and the consumer name its read-model positions are stored under",
     )
-    consumer_session_timeout_seconds: float = Field(
-        default=60.0,
-        ge=6.0,
-        le=90.0,
-        description=(
-            "Seconds without a heartbeat before the broker drops the worker from its consumer group. A worker "
-            "restarted after a crash gets its partitions only once the old member's session has expired"
-        ),
-    )
 
     # Delivery: live push, the dispatcher, webhooks and e-mail.
     stream_poll_interval_seconds: float = Field(

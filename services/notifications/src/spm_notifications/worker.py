@@ -24,6 +24,5 @@ def create_worker_app(settings: NotificationsSettings) -> faust.App:
     datadir = settings.data_dir.resolve() / "faust" / settings.processor_id
     datadir.mkdir(parents=True, exist_ok=True)
     app.conf.datadir = datadir
-    app.conf.broker_session_timeout = settings.consumer_session_timeout_seconds
     attach_read_model(app, read_model, CONSUMED_TOPICS, InboxProjection(tables))
     return app
