@@ -37,7 +37,7 @@ def create_processor_app(app_id: str, settings: ServiceSettings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_commit_every=100,
         producer_acks=-1,
-        # faust's default of 60 s kept a restarted processor waiting a minute for its partitions.
+        # faust's default session timeout is 60 s, so a restarted processor waited a minute for its partitions.
         broker_session_timeout=settings.consumer_session_timeout_seconds,
     )
 

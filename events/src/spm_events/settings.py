@@ -31,7 +31,7 @@ class ServiceSettings(BaseSettings):
         description=(
             "Seconds without a heartbeat before the broker drops a stream processor from its consumer group. "
             "A processor restarted after a crash gets its partitions back only once the old member's session "
-            "has expired, so this bounds the pause after a crash; the broker accepts 6 to 300 by default"
+            "has expired, so this bounds the pause after a crash"
         ),
     )
     log_level: str = "INFO"
