@@ -7,13 +7,18 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from eventsourcing.persistence import OperationalError as EventStoreOperationalError
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError as ReadModelOperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from spm_events.settings import is_writable
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +57,43 @@ def add_common_error_handlers(app: FastAPI) -> None:
         # The exception does not say which parameter overflowed, so loc names the request as a whole.
         content = validation_error_content(message, loc=("request",))
         return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content=content)
+
+
+# Seconds a client is asked to wait after a 503 for a database that cannot be written or reached.
+STORAGE_RETRY_AFTER_SECONDS = 5
+
+
+def storage_failure_reason(error: Exception, data_dir: Path | None = None) -> str:
+    """Name the cause of a database error in plain words, without the SQL text the error carries.
+
+    ``data_dir`` is the directory of the SQLite files, None on PostgreSQL. SQLite reports a
+    directory that turned read-only as "unable to open database file", so the directory is checked.
+    """
+    message = str(getattr(error, "orig", None) or error).lower()
+    if "full" in message:
+        return "the disk that holds the database is full"
+    if data_dir is not None and not is_writable(data_dir):
+        return f"the data directory {data_dir.resolve()} is read-only"
+    if "readonly" in message or "read-only" in message:
+        return "the database is read-only"
+    return "the database is not reachable"
+
+
+def add_storage_error_handler(
+    app: FastAPI, service: str, data_dir: Path | None, retry_advice: str = "retry in a few seconds"
+) -> None:
+    """Register handlers that return 503, with Retry-After and the cause, when the database cannot be reached or written."""
+
+    @app.exception_handler(EventStoreOperationalError)
+    @app.exception_handler(ReadModelOperationalError)
+    async def storage_unavailable(request: Request, error: Exception) -> JSONResponse:
+        reason = storage_failure_reason(error, data_dir)
+        logger.error("failed %s %s with 503: %s: %r", request.method, request.url.path, reason, error)
+        return JSONResponse(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            content={"detail": f"the {service} service could not use its database: {reason}; {retry_advice}"},
+            headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)},
+        )
 
 
 class ErrorOut(BaseModel):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
 
 DEVELOPMENT_JWT_SECRET = "spm-development-secret-not-for-production-use"
 
@@ -40,17 +43,22 @@ class ServiceSettings(BaseSettings):
     def uses_postgres(self) -> bool:
         return bool(self.database_url) and self.database_url.startswith("postgresql")
 
+    @property
+    def sqlite_data_dir(self) -> Path | None:
+        """Return the directory of the SQLite files, or None when the databases are on PostgreSQL."""
+        return None if self.uses_postgres else self.data_dir
+
     def sqlalchemy_url(self, sqlite_file: str) -> str:
         """Return the read-model database URL: PostgreSQL if configured, else a SQLite file under data_dir."""
         if self.uses_postgres:
             return self.database_url  # type: ignore[return-value]
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(self.data_dir, sqlite_file)
         return f"sqlite:///{(self.data_dir / sqlite_file).resolve()}"
 
     def event_store_env(self, sqlite_file: str) -> dict[str, str]:
         """Return the ``eventsourcing`` persistence settings for this service's event store."""
         if not self.uses_postgres:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            prepare_data_dir(self.data_dir, sqlite_file)
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str((self.data_dir / sqlite_file).resolve()),
@@ -66,6 +74,50 @@ class ServiceSettings(BaseSettings):
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_CONN_MAX_AGE": "300",
         }
+
+
+class DataDirectoryError(SystemExit):
+    """A data directory a service cannot write to. Uncaught, it ends the process with status 1 and no traceback.
+
+    The message is logged where the error is raised, so it is not printed a second time on exit.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(1)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def is_writable(path: Path) -> bool:
+    """Return whether this process may write to ``path``: false on a read-only mount or an immutable file."""
+    return os.access(path, os.W_OK)
+
+
+def prepare_data_dir(data_dir: Path, sqlite_file: str) -> None:
+    """Create ``data_dir`` if missing, and stop the process with a clear message if it cannot be written.
+
+    SQLite creates its journal or WAL files next to the database, so a read-only directory fails
+    writes, and SQLite's own message ("unable to open database file") does not name the cause.
+    """
+    directory = data_dir.resolve()
+    advice = "mount it writable, or set SPM_DATA_DIR to a writable directory"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        message = f"cannot create the data directory {directory} (SPM_DATA_DIR): {error.strerror}; {advice}"
+        logger.error(message)
+        raise DataDirectoryError(message) from None
+    if not is_writable(directory):
+        message = f"the data directory {directory} (SPM_DATA_DIR) is read-only; {advice}"
+        logger.error(message)
+        raise DataDirectoryError(message)
+    database = directory / sqlite_file
+    if database.exists() and not is_writable(database):
+        message = f"the database file {database} is read-only; make it writable, or set SPM_DATA_DIR to a writable directory"
+        logger.error(message)
+        raise DataDirectoryError(message)
 
 
 def configure_logging(level: str) -> None:

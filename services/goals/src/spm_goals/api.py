@@ -13,7 +13,7 @@ from sqlalchemy import MetaData
 
 from spm_events.auth import Principal, principal_dependency
 from spm_events.database import create_database_engine
-from spm_events.http import BodyLimitMiddleware, add_common_error_handlers
+from spm_events.http import BodyLimitMiddleware, add_common_error_handlers, add_storage_error_handler
 from spm_events.readmodel import PositionedReadModel
 from spm_events.relay import RelayPositions
 from spm_goals.api_errors import add_error_handlers
@@ -128,6 +128,11 @@ def create_app(settings: GoalsSettings) -> FastAPI:
     app.state.writes = writes
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     add_common_error_handlers(app)
+    # The event store writes a command's events and its Idempotency-Key in one transaction, so a
+    # retry with the same key applies the command at most once even if the failed commit did succeed.
+    add_storage_error_handler(
+        app, "goals", settings.sqlite_data_dir, "retry in a few seconds with the same Idempotency-Key"
+    )
     add_error_handlers(app)
 
     def goal_response(change: Callable[[WriteGuard], Objective]) -> Callable[[WriteGuard], tuple[int, Any, int]]:

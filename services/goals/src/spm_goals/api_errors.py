@@ -4,12 +4,10 @@ import logging
 import math
 from typing import Any
 
-from eventsourcing.persistence import OperationalError as EventStoreOperationalError
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError as ReadModelOperationalError
 
 from spm_goals.access import PermissionDeniedError
 from spm_goals.application import (
@@ -24,36 +22,8 @@ from spm_goals.writes import etag_for
 logger = logging.getLogger(__name__)
 
 
-# Seconds a client is asked to wait after a 503 for a database that cannot be written or reached.
-STORAGE_RETRY_AFTER_SECONDS = 5
-
-
-def storage_failure_reason(error: Exception) -> str:
-    """Name the cause of a database error in plain words, without the SQL text the error carries."""
-    message = str(getattr(error, "orig", None) or error).lower()
-    if "full" in message:
-        return "the disk that holds the database is full"
-    if "readonly" in message or "read-only" in message:
-        return "the database is read-only"
-    return "the database is not reachable"
-
-
 def add_error_handlers(app: FastAPI) -> None:
-    """Map domain and application errors to 403, 404, 409, 412 and 422 responses, and database failures to 503."""
-
-    @app.exception_handler(EventStoreOperationalError)
-    @app.exception_handler(ReadModelOperationalError)
-    async def storage_unavailable_response(request: Request, error: Exception) -> JSONResponse:
-        # The event store writes a command's events and its Idempotency-Key in one transaction, so a
-        # retry with the same key applies the command at most once even if this commit did succeed.
-        reason = storage_failure_reason(error)
-        logger.error("failed %s %s with 503: %s: %r", request.method, request.url.path, reason, error)
-        detail = f"the goals service could not use its database: {reason}; retry in a few seconds with the same Idempotency-Key"
-        return JSONResponse(
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            content={"detail": detail},
-            headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)},
-        )
+    """Map domain and application errors to 403, 404, 409, 412 and 422 responses."""
 
     @app.exception_handler(ObjectiveNotFoundError)
     @app.exception_handler(KeyResultNotFoundError)

@@ -13,7 +13,13 @@ from pydantic import BaseModel, Field
 
 from spm_events.auth import Principal, principal_dependency
 from spm_events.database import create_database_engine
-from spm_events.http import UNAUTHORIZED, BodyLimitMiddleware, add_common_error_handlers, error_responses
+from spm_events.http import (
+    UNAUTHORIZED,
+    BodyLimitMiddleware,
+    add_common_error_handlers,
+    add_storage_error_handler,
+    error_responses,
+)
 from spm_events.readmodel import PositionedReadModel
 
 from spm_notifications.delivery_api import add_delivery_routes
@@ -77,6 +83,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
     app = FastAPI(title="SPM notifications", version="1")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     add_common_error_handlers(app)
+    add_storage_error_handler(app, "notifications", settings.sqlite_data_dir)
     add_delivery_routes(app, settings, engine, tables, current_principal)
 
     @app.get("/healthz")

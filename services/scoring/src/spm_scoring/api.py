@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from spm_events.auth import principal_dependency
-from spm_events.http import BodyLimitMiddleware, add_common_error_handlers
+from spm_events.http import BodyLimitMiddleware, add_common_error_handlers, add_storage_error_handler
 from spm_scoring.api_context import ApiContext
 from spm_scoring.model_routes import model_router
 from spm_scoring.model_store import ModelStore
@@ -38,6 +38,7 @@ def create_app(settings: ScoringSettings, store: ScoringStore | None = None) -> 
     app = FastAPI(title="SPM scoring", version="0.2.0", description="Performance and collaboration scores with their explanations")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     add_common_error_handlers(app)
+    add_storage_error_handler(app, "scoring", settings.sqlite_data_dir)
 
     @app.get("/healthz")
     def read_health() -> dict[str, str]:

@@ -5,15 +5,13 @@ import time
 from contextlib import asynccontextmanager
 from typing import Annotated, AsyncIterator, Callable
 
-from eventsourcing.persistence import OperationalError as EventStoreOperationalError
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError as ReadModelOperationalError
 from pydantic import BaseModel, ConfigDict, Field
 
 from spm_events.auth import PERSON_ID_PATTERN, Principal, principal_dependency
 from spm_events.database import create_database_engine
-from spm_events.http import BodyLimitMiddleware, add_common_error_handlers, error_responses
+from spm_events.http import BodyLimitMiddleware, add_common_error_handlers, add_storage_error_handler, error_responses
 from spm_events.relay import RelayPositions
 from spm_social.api_responses import (
     COMMAND_RESPONSES,
@@ -105,7 +103,7 @@ def create_app(settings: SocialSettings, rate_limit_clock: Callable[[], float] =
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     app.state.social = social
     app.state.views = views
-    add_error_handlers(app)
+    add_error_handlers(app, settings)
     add_interaction_error_handlers(app)
     current_principal = principal_dependency(settings.jwt_secret.get_secret_value())
     rate_limiter = RateLimiter(read_engine, rate_limit_clock)
@@ -208,34 +206,9 @@ def internal_routes(social: SocialApplication, views: SocialViews, relay_positio
     return router
 
 
-# Seconds a client is asked to wait after a 503 for a database that cannot be written or reached.
-STORAGE_RETRY_AFTER_SECONDS = 5
-
-
-def storage_failure_reason(error: Exception) -> str:
-    """Name the cause of a database error in plain words, without the SQL text the error carries."""
-    message = str(getattr(error, "orig", None) or error).lower()
-    if "full" in message:
-        return "the disk that holds the database is full"
-    if "readonly" in message or "read-only" in message:
-        return "the database is read-only"
-    return "the database is not reachable"
-
-
-def add_error_handlers(app: FastAPI) -> None:
+def add_error_handlers(app: FastAPI, settings: SocialSettings) -> None:
     add_common_error_handlers(app)
-
-    @app.exception_handler(EventStoreOperationalError)
-    @app.exception_handler(ReadModelOperationalError)
-    async def storage_unavailable(request: Request, error: Exception) -> JSONResponse:
-        reason = storage_failure_reason(error)
-        logger.error("failed %s %s with 503: %s: %r", request.method, request.url.path, reason, error)
-        detail = f"the social service could not use its database: {reason}; retry in a few seconds"
-        return JSONResponse(
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            content={"detail": detail},
-            headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)},
-        )
+    add_storage_error_handler(app, "social", settings.sqlite_data_dir)
 
     @app.exception_handler(GoalNotFoundError)
     async def goal_not_found(_: Request, error: GoalNotFoundError) -> JSONResponse:
