@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -151,6 +152,15 @@ def test_naive_time_is_rejected() -> None:
     raw = encode_envelope(envelope).replace(b"+00:00", b"").replace(b"Z", b"")
     with pytest.raises(InvalidEnvelopeError):
         decode_envelope(raw)
+
+
+def test_time_out_of_utc_range_is_rejected() -> None:
+    envelope = new_envelope(EXAMPLE_PAYLOADS[3], subject="s-1", org_id="acme", actor_id="p-2", aggregate_version=1, time=EVENT_TIME)
+    document = envelope.model_dump(mode="json")
+    # Valid ISO 8601, but one hour before datetime.min once converted to UTC.
+    document["time"] = "0001-01-01T00:00:00+01:00"
+    with pytest.raises(InvalidEnvelopeError, match="time 0001-01-01T00:00:00\\+01:00 is out of range"):
+        decode_envelope(json.dumps(document))
 
 
 def test_unknown_type_is_reported() -> None:

@@ -47,7 +47,12 @@ class Envelope(BaseModel):
     @field_validator("time")
     @classmethod
     def normalise_time_to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(timezone.utc)
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:
+            # 0001-01-01T00:00:00+01:00 is valid ISO 8601 but lies before datetime.min in UTC.
+            # A ValueError makes pydantic report the field instead of letting OverflowError escape.
+            raise ValueError(f"time {value.isoformat()} is out of range once converted to UTC") from None
 
 
 class InvalidEnvelopeError(ValueError):

@@ -15,8 +15,10 @@ import sys
 from typing import Awaitable, Callable, Iterable
 
 import faust
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from faust.exceptions import ProducerSendError
 from faust.types import TP
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 from spm_events.readmodel import Handler, KafkaPosition, Outcome, PositionedReadModel
 from spm_events.registry import DEADLETTER_TOPIC
@@ -84,16 +86,7 @@ def attach_read_model(
             position = KafkaPosition(message.topic, message.partition, message.offset)
             outcome, reason = await _apply_with_retry(read_model, position, message.value, handler)
             if outcome is Outcome.DEAD_LETTERED:
-                await dead_letter_topic.send(
-                    key=message.key,
-                    value=message.value,
-                    headers={
-                        "spm-consumer": read_model.consumer.encode(),
-                        "spm-source": f"{position.topic}/{position.partition}/{position.offset}".encode(),
-                        "spm-reason": (reason or "").encode()[:1000],
-                    },
-                    force=True,
-                )
+                await _publish_dead_letter(dead_letter_topic, read_model.consumer, position, message, reason or "")
                 await asyncio.to_thread(read_model.record_dead_letter, position, reason or "")
             elif outcome is Outcome.APPLIED:
                 applied_count += 1
@@ -120,18 +113,63 @@ def _seek_again_after_committed_seek(consumer: object, seek_to_recorded: Callabl
     consumer.perform_seek = perform_seek  # type: ignore[attr-defined]
 
 
+async def _publish_dead_letter(
+    dead_letter_topic: faust.TopicT, consumer: str, position: KafkaPosition, message: faust.types.Message, reason: str
+) -> None:
+    """Publish a message that cannot be applied to the dead-letter topic and wait until the broker acknowledged it.
+
+    The caller records the dead letter only after this returns, so the position never moves past
+    a message whose dead letter is not on the topic. Kafka errors are retried until they pass. A
+    value too large to publish again is left out, header ``spm-value-omitted`` gives its size, and
+    the message stays at its source position. faust-streaming 0.15.3's producer sends at most
+    1,000,000 bytes (``producer_max_request_size``), while a Kafka broker accepts 1,048,588 by
+    default (``message.max.bytes``), so a message read from a topic can be too large to send.
+    """
+    headers = {
+        "spm-consumer": consumer.encode(),
+        "spm-source": f"{position.topic}/{position.partition}/{position.offset}".encode(),
+        "spm-reason": reason.encode()[:1000],
+    }
+    value = message.value
+    delay = 0.1
+    while True:
+        try:
+            delivery = await dead_letter_topic.send(key=message.key, value=value, headers=headers, force=True)
+            await delivery
+            return
+        except (KafkaError, ProducerSendError) as error:
+            too_large = isinstance(error, MessageSizeTooLargeError) or isinstance(error.__cause__, MessageSizeTooLargeError)
+            if too_large and value is not None:
+                logger.warning(
+                    "dead letter of consumer=%s topic=%s partition=%s offset=%s is too large to publish "
+                    "(%s bytes); publishing it without its value",
+                    consumer, position.topic, position.partition, position.offset, len(value),
+                )
+                headers["spm-value-omitted"] = str(len(value)).encode()
+                value = None
+                continue
+            logger.warning(
+                "publishing dead letter of consumer=%s topic=%s partition=%s offset=%s failed, retrying in %.1fs: %r",
+                consumer, position.topic, position.partition, position.offset, delay, error,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 async def _apply_with_retry(
     read_model: PositionedReadModel, position: KafkaPosition, raw_value: bytes | None, handler: Handler
 ) -> tuple[Outcome, str | None]:
     """Apply a message, retrying database errors (a locked SQLite file, a restarted PostgreSQL) until they pass.
 
-    The partition waits meanwhile, because skipping the message would lose it.
+    The partition waits meanwhile, because skipping the message would lose it. Every SQLAlchemy
+    error counts as a database error, including a connection pool timeout, which wraps no driver
+    error.
     """
     delay = 0.1
     while True:
         try:
             return await asyncio.to_thread(read_model.apply, position, raw_value, handler)
-        except DBAPIError as error:
+        except SQLAlchemyError as error:
             logger.warning(
                 "database error applying consumer=%s topic=%s partition=%s offset=%s, retrying in %.1fs: %s",
                 read_model.consumer, position.topic, position.partition, position.offset, delay, error,

@@ -28,10 +28,10 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from spm_events.database import create_tables
 from spm_events.envelope import Envelope, InvalidEnvelopeError, decode_envelope
-from spm_events.registry import UnknownEventTypeError
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +164,12 @@ class PositionedReadModel:
     def _apply_new_message(
         self, connection: Connection, position: KafkaPosition, raw_value: bytes | None, handler: Handler
     ) -> Outcome:
+        if raw_value is None:
+            raise _Rejected("invalid envelope: the message value is null (a tombstone)")
+        if not raw_value:
+            raise _Rejected("invalid envelope: the message value is empty")
         try:
-            envelope = decode_envelope(raw_value or b"")
+            envelope = decode_envelope(raw_value)
         except InvalidEnvelopeError as error:
             raise _Rejected(f"invalid envelope: {error}") from None
         already_seen = connection.execute(
@@ -177,7 +181,17 @@ class PositionedReadModel:
             return Outcome.SEEN_EVENT
         try:
             handler(connection, envelope)
-        except (InvalidEventError, UnknownEventTypeError, ValueError) as error:
+        except DataError as error:
+            # The database rejected a value of this message (a string over its column's length, an
+            # integer out of range, a NUL character): retrying cannot succeed, so it is dead-lettered.
+            raise _Rejected(f"value rejected by the database in event {envelope.id}: {error.orig}") from None
+        except SQLAlchemyError:
+            # Any other database error (lost connection, locked file, a unique key taken by another
+            # instance of this processor) is no fault of the message, so the processor retries it.
+            raise
+        except Exception as error:  # noqa: BLE001 - any other failure belongs to this one message
+            # Raised to the faust agent instead, it would make faust restart the agent and go on
+            # after the message without a dead letter.
             raise _Rejected(f"{type(error).__name__} in event {envelope.id}: {error}") from None
         connection.execute(
             insert(self.processed).values(
