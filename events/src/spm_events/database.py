@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable, TypeVar
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def create_database_engine(url: str) -> Engine:
@@ -35,12 +38,22 @@ def create_tables(metadata: MetaData, engine: Engine, attempts: int = 5) -> None
     checks for a table and then creates it, so two of them can both see it missing. The loser
     gets "already exists" and tries again, and the second check finds the table.
     """
-    for attempt in range(1, attempts + 1):
+    retry_creation_race(lambda: metadata.create_all(engine), "read-model tables", attempts)
+
+
+def retry_creation_race(create: Callable[[], T], tables_name: str, attempts: int = 5) -> T:
+    """Call ``create``, which creates tables if they are missing, again when another process raced it.
+
+    On PostgreSQL the loser of two concurrent ``CREATE TABLE IF NOT EXISTS`` can still fail, with a
+    unique violation on ``pg_type``. The ``eventsourcing`` recorders raise their own error types
+    for it, and SQLAlchemy raises a ``DBAPIError``.
+    """
+    from eventsourcing.persistence import DatabaseError as EventStoreDatabaseError  # noqa: PLC0415
+
+    for attempt in range(1, attempts):
         try:
-            metadata.create_all(engine)
-            return
-        except DBAPIError as error:
-            if attempt == attempts:
-                raise
-            logger.info("table creation raced another process (attempt %s): %s", attempt, error.orig)
+            return create()
+        except (DBAPIError, EventStoreDatabaseError) as error:
+            logger.info("creating %s raced another process (attempt %s): %s", tables_name, attempt, getattr(error, "orig", error))
             time.sleep(0.1 * attempt)
+    return create()

@@ -7,6 +7,7 @@ nothing, and a processor restarted from its recorded positions loses nothing.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Text,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import DataError, SQLAlchemyError
@@ -107,6 +109,8 @@ class PositionedReadModel:
         self.consumer = consumer
         self.positions, self.processed = define_position_tables(metadata)
         self.dead_letters = define_dead_letter_table(metadata)
+        digest = hashlib.sha256(f"spm-read-model:{consumer}".encode()).digest()
+        self.lock_key = int.from_bytes(digest[:8], "big", signed=True)
 
     def create_tables(self) -> None:
         create_tables(self.metadata, self.engine)
@@ -130,6 +134,7 @@ class PositionedReadModel:
         """
         try:
             with self.engine.begin() as connection:
+                self._wait_for_other_instances(connection)
                 applied_offset = self._applied_offset(connection, position)
                 if applied_offset is not None and position.offset <= applied_offset:
                     return Outcome.SEEN_OFFSET, None
@@ -146,6 +151,7 @@ class PositionedReadModel:
     def record_dead_letter(self, position: KafkaPosition, reason: str) -> None:
         """Record a dead-lettered message and move this consumer's position past it."""
         with self.engine.begin() as connection:
+            self._wait_for_other_instances(connection)
             applied_offset = self._applied_offset(connection, position)
             if applied_offset is not None and position.offset <= applied_offset:
                 return
@@ -203,6 +209,17 @@ class PositionedReadModel:
             )
         )
         return Outcome.APPLIED
+
+    def _wait_for_other_instances(self, connection: Connection) -> None:
+        """Hold this consumer's PostgreSQL advisory lock until the transaction ends.
+
+        Handlers read rows that messages of other partitions write (a tag reads its goal's title).
+        Two instances of one processor applying at the same time under READ COMMITTED would each
+        miss the other's uncommitted rows, so on PostgreSQL their transactions run one at a time.
+        SQLite already allows one writer at a time.
+        """
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.lock_key})
 
     def _applied_offset(self, connection: Connection, position: KafkaPosition) -> int | None:
         return connection.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import date, datetime, timezone
 from typing import Iterator
@@ -205,3 +206,33 @@ def test_second_conflict_raises_conflict_error(store: Store) -> None:
     stored = goals.get_objective("acme", objective.id)
     assert stored.version == 4
     assert [check_in.value for check_in in stored.key_results[key_result.key_result_id].check_ins] == [1, 1]
+
+
+@pytest.mark.postgres
+def test_concurrent_starts_create_tables_once(postgres_url_factory) -> None:  # type: ignore[no-untyped-def]
+    """Processes that start together on a new PostgreSQL database all open the event store."""
+    settings = GoalsSettings(database_url=postgres_url_factory())
+    engine = create_database_engine(settings.database_url)  # type: ignore[arg-type]
+    starters = 6
+    barrier = threading.Barrier(starters)
+    failures: list[BaseException] = []
+    opened: list[GoalsApplication] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            opened.append(GoalsApplication(env=settings.event_store_env(EVENT_STORE_FILE), index_engine=engine))
+        except BaseException as error:  # noqa: BLE001 - collected for the assertion below
+            failures.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(starters)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert failures == []
+    assert len(opened) == starters
+    for application in opened:
+        application.close()
+    engine.dispose()

@@ -14,6 +14,7 @@ from eventsourcing.utils import get_topic
 from sqlalchemy import Engine
 
 from spm_events.auth import Principal
+from spm_events.database import retry_creation_race
 from spm_goals.access import GoalAccess, PermissionDeniedError
 from spm_goals.history import changes_between, objective_as_of
 from spm_goals.index import ObjectiveIndex
@@ -150,7 +151,8 @@ class GoalsApplication(Application):
     log_section_size = 500
 
     def __init__(self, env: dict[str, str], index_engine: Engine) -> None:
-        super().__init__(env=env)
+        # The API and the relay create the event store's tables at the same start-up.
+        retry_creation_race(lambda: super(GoalsApplication, self).__init__(env=env), "the goals event store")
         self.index = ObjectiveIndex(index_engine, self._read_created_notifications, self._read_goal_org)
         self.access = GoalAccess(index_engine)
 

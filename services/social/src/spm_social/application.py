@@ -13,6 +13,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from spm_events.auth import Principal
+from spm_events.database import retry_creation_race
 from spm_events.visibility import GoalAudience
 from spm_social.directory_lookup import PeopleLookup
 from spm_social.domain import GoalSocialGraph, graph_id_for
@@ -55,7 +56,8 @@ class SocialApplication(GoalInteractions, CommunityCommands, PersonFollowCommand
     def __init__(
         self, goal_audiences: GoalAudiences, env: Mapping[str, str] | None = None, people: PeopleLookup | None = None
     ) -> None:
-        super().__init__(env=dict(env or {}))
+        # The API and the relay create the event store's tables at the same start-up.
+        retry_creation_race(lambda: super(SocialApplication, self).__init__(env=dict(env or {})), "the social event store")
         self.goal_audiences = goal_audiences
         # Commands that name a person check the people directory; a relay-only application needs none.
         self.people = people
