@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +33,8 @@ from checker import (
     collect_truth,
     consume_topics,
 )
+from workload import Workload
+
 from spm_events.readmodel import define_position_tables
 from spm_events.registry import GOALS_TOPIC, SOCIAL_TOPIC
 from spm_local.ports import free_port
@@ -55,6 +59,9 @@ FIXED_CONSUMER_NAMES = {"social": "social-feed"}
 
 Offsets = dict[tuple[str, int], int]
 
+# aiokafka 0.14 logs this at INFO each time a consumer joins a new generation of its group.
+JOINED_GROUP_LINE = re.compile(r"Joined group '(?P<group>[^']+)' \(generation (?P<generation>\d+)\)")
+
 
 def poll(condition: Callable[[], bool], timeout: float, description: str, interval: float = 0.2) -> float:
     """Wait until ``condition`` returns true and return the seconds it took; raise TimeoutError at ``timeout``."""
@@ -75,6 +82,8 @@ class Stack:
     database_urls: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # Processes stopped on purpose by retire(). check_running() ignores them, and stop() still reaps them.
+    retired: dict[str, subprocess.Popen] = field(default_factory=dict)
     start_offsets: Offsets = field(default_factory=dict)
 
     # --- settings ---
@@ -161,8 +170,11 @@ class Stack:
         finally:
             engine.dispose()
 
-    def start_process(self, service: str, kind: str, extra_env: dict[str, str] | None = None) -> None:
-        name = f"{service}-{kind}"
+    def start_process(
+        self, service: str, kind: str, extra_env: dict[str, str] | None = None, name: str | None = None
+    ) -> None:
+        """Start one process; a ``name`` other than ``<service>-<kind>`` starts one more instance, e.g. ``scoring-worker-2``."""
+        name = name or f"{service}-{kind}"
         existing = self.processes.get(name)
         if existing is not None and existing.poll() is None:
             raise RuntimeError(f"process {name} is still running (pid {existing.pid}); kill it first")
@@ -190,6 +202,35 @@ class Stack:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=timeout)
 
+    def retire(self, name: str, signum: signal.Signals) -> None:
+        """Send ``signum`` to one process without waiting for it to exit, and stop counting it as a running process.
+
+        A process retired with SIGKILL is reaped at once. One retired with SIGTERM shuts down in the
+        background, and ``wait_until_retired_exited`` returns its exit status.
+        """
+        process = self.processes.pop(name)
+        self.retired[name] = process
+        os.killpg(process.pid, signum)
+        if signum == signal.SIGKILL:
+            process.wait(timeout=30)
+
+    def wait_until_retired_exited(self, timeout: float = 60.0) -> dict[str, int]:
+        """Wait until every retired process exited and return the exit status of each."""
+
+        def still_running() -> list[str]:
+            return [name for name, process in self.retired.items() if process.poll() is None]
+
+        try:
+            poll(lambda: not still_running(), timeout, "every retired process exited")
+        except TimeoutError as error:
+            raise TimeoutError(f"{error}; still running: {still_running()}") from None
+        return {name: process.returncode for name, process in self.retired.items()}
+
+    def joined_generations(self, name: str) -> list[tuple[str, int]]:
+        """Return (consumer group, generation) for every group generation the process joined, from its log."""
+        text = (self.state_dir / f"{name}.log").read_text(errors="replace")
+        return [(match["group"], int(match["generation"])) for match in JOINED_GROUP_LINE.finditer(text)]
+
     def pause(self, name: str) -> None:
         """Freeze one process with SIGSTOP; it keeps its sockets but handles nothing until resumed."""
         os.killpg(self.processes[name].pid, signal.SIGSTOP)
@@ -198,11 +239,12 @@ class Stack:
         os.killpg(self.processes[name].pid, signal.SIGCONT)
 
     def stop(self) -> None:
-        for process in self.processes.values():
+        every_process = [*self.processes.values(), *self.retired.values()]
+        for process in every_process:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        for process in self.processes.values():
+        for process in every_process:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -265,6 +307,19 @@ class Stack:
                 f"the {service} processor applied every message up to {end_offsets}",
             )
         return end_offsets
+
+
+def start_workload(stack: Stack, org_id: str | None = None, **options: float) -> Workload:
+    """Register the workload's people on the stack's APIs and start sending commands for a new org."""
+    workload = Workload(
+        urls={service: stack.url(service) for service in ("goals", "social")},
+        org_id=org_id or f"reliability-{uuid.uuid4().hex[:10]}",
+        jwt_secret=stack.jwt_secret,
+        **options,  # type: ignore[arg-type]
+    )
+    workload.register_people()
+    workload.start()
+    return workload
 
 
 def check_stack(stack: Stack, org_id: str) -> CheckReport:

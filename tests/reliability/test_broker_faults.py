@@ -32,7 +32,7 @@ from spm_local.kafka import LocalBroker
 
 pytestmark = [pytest.mark.reliability, pytest.mark.kafka]
 
-# The product owner's outage length; SPM_RELIABILITY_OUTAGE_SECONDS shortens or lengthens it.
+# The broker outage the guarantees are stated for; SPM_RELIABILITY_OUTAGE_SECONDS shortens or lengthens it.
 OUTAGE_SECONDS = float(os.environ.get("SPM_RELIABILITY_OUTAGE_SECONDS", "30"))
 # How long one broker of the cluster stays down while commands keep arriving.
 CLUSTER_NODE_DOWN_SECONDS = 20.0

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from checker import CHECKED_TOPICS, PROCESSOR_TOPICS, CheckReport, StoredEvent, collect_truth, replay_differences
-from stack import Offsets, Stack, check_stack, poll
+from stack import Offsets, Stack, check_stack, poll, start_workload
 from workload import Command, Workload
 
 from spm_events.relay import PAUSE_AFTER_PUBLISH_VARIABLE
@@ -35,18 +35,6 @@ API_WRITTEN_TABLES: dict[str, tuple[str, ...]] = {
     # The publisher's record of what it sent on spm.scores.v1: the rebuild runs with publishing off.
     "scoring": ("published_scores", "publisher_marks", "scoring_models", "active_models", "score_replays", "replay_results"),
 }
-
-
-def start_workload(stack: Stack, **options: float) -> Workload:
-    workload = Workload(
-        urls={service: stack.url(service) for service in ("goals", "social")},
-        org_id=f"reliability-{uuid.uuid4().hex[:10]}",
-        jwt_secret=stack.jwt_secret,
-        **options,  # type: ignore[arg-type]
-    )
-    workload.register_people()
-    workload.start()
-    return workload
 
 
 def relay_status(stack: Stack, service: str) -> dict[str, int]:

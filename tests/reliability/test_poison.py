@@ -41,8 +41,7 @@ from checker import (
     consume_topics,
 )
 from sqlalchemy import MetaData, create_engine, select
-from stack import Stack, poll
-from workload import Workload
+from stack import Stack, poll, start_workload
 
 from spm_events.readmodel import define_dead_letter_table, define_position_tables
 from spm_events.registry import DEADLETTER_TOPIC, GOALS_TOPIC, SOCIAL_TOPIC, TOPICS
@@ -285,13 +284,7 @@ def poison_stack(tmp_path: Path) -> Iterator[Stack]:
 def test_poison_messages_on_every_consumed_topic(poison_stack: Stack) -> None:
     """Each poison message is dead-lettered by every processor of its topic, which then applies the events after it."""
     stack = poison_stack
-    workload = Workload(
-        urls={service: stack.url(service) for service in ("goals", "social")},
-        org_id=f"reliability-poison-{stack.run_id}",
-        jwt_secret=stack.jwt_secret,
-    )
-    workload.register_people()
-    workload.start()
+    workload = start_workload(stack, org_id=f"reliability-poison-{stack.run_id}")
     partitions = sorted(asyncio.run(topic_end_offsets(stack.kafka_bootstrap, CHECKED_TOPICS)))
 
     # Real events first, on every partition, so each poison message sits between real events.
