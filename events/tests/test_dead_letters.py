@@ -27,7 +27,7 @@ from spm_events.readmodel import KafkaPosition, Outcome, PositionedReadModel
 POSITION = KafkaPosition("spm.goals.v1", 0, 7)
 
 
-def example_envelope(aggregate_version: int = 1) -> Envelope:
+def example_envelope() -> Envelope:
     return Envelope(
         id=str(uuid.uuid4()),
         source="/spm/goals",
@@ -37,7 +37,7 @@ def example_envelope(aggregate_version: int = 1) -> Envelope:
         dataschema="urn:spm:schema:goals.GoalCreated:1",
         orgid="acme",
         actorid="ana",
-        aggregateversion=aggregate_version,
+        aggregateversion=1,
         data={},
     )
 
@@ -59,17 +59,16 @@ def processed_count(read_model: PositionedReadModel) -> int:
 
 
 def test_unexpected_handler_error_dead_letters(versions: tuple[PositionedReadModel, Table]) -> None:
-    read_model, table = versions
+    read_model, _ = versions
 
-    def store_version(connection: Connection, envelope: Envelope) -> None:
-        connection.execute(insert(table).values(version=envelope.aggregateversion))
+    def read_missing_field(connection: Connection, envelope: Envelope) -> None:
+        envelope.data["title"]
 
-    envelope = example_envelope(aggregate_version=2**64)
-    outcome, reason = read_model.apply(POSITION, encode_envelope(envelope), store_version)
+    envelope = example_envelope()
+    outcome, reason = read_model.apply(POSITION, encode_envelope(envelope), read_missing_field)
 
     assert outcome is Outcome.DEAD_LETTERED
-    assert reason is not None
-    assert reason.startswith(f"OverflowError in event {envelope.id}: ")
+    assert reason == f"KeyError in event {envelope.id}: 'title'"
     assert processed_count(read_model) == 0
     assert read_model.recorded_offsets() == {}
 
@@ -100,19 +99,19 @@ def postgres_versions(postgres_url_factory) -> tuple[PositionedReadModel, Table]
 
 @pytest.mark.postgres
 @pytest.mark.parametrize(
-    ("aggregate_version", "name", "expected_cause"),
+    ("version", "name", "expected_cause"),
     [(2**40, "short", "out of range"), (1, "far too long for eight", "too long"), (1, "nul\x00", "NUL")],
     ids=["integer-out-of-range", "string-too-long", "nul-character"],
 )
 def test_postgres_rejected_value_dead_letters(
-    postgres_versions: tuple[PositionedReadModel, Table], aggregate_version: int, name: str, expected_cause: str
+    postgres_versions: tuple[PositionedReadModel, Table], version: int, name: str, expected_cause: str
 ) -> None:
     read_model, table = postgres_versions
 
     def store(connection: Connection, envelope: Envelope) -> None:
-        connection.execute(insert(table).values(version=envelope.aggregateversion, name=name))
+        connection.execute(insert(table).values(version=version, name=name))
 
-    envelope = example_envelope(aggregate_version=aggregate_version)
+    envelope = example_envelope()
     outcome, reason = read_model.apply(POSITION, encode_envelope(envelope), store)
 
     assert outcome is Outcome.DEAD_LETTERED
@@ -120,6 +119,21 @@ def test_postgres_rejected_value_dead_letters(
     assert reason.startswith(f"value rejected by the database in event {envelope.id}: ")
     assert expected_cause in reason
     assert processed_count(read_model) == 0
+    assert read_model.recorded_offsets() == {}
+
+
+@pytest.mark.postgres
+def test_postgres_nul_in_event_id_dead_letters(postgres_versions: tuple[PositionedReadModel, Table]) -> None:
+    """An id PostgreSQL cannot store fails the event id lookup before any handler runs."""
+    read_model, _ = postgres_versions
+    raw = encode_envelope(example_envelope()).replace(b'"id":"', b'"id":"nul\\u0000', 1)
+
+    outcome, reason = read_model.apply(POSITION, raw, lambda connection, envelope: None)
+
+    assert outcome is Outcome.DEAD_LETTERED
+    assert reason is not None
+    assert reason.startswith("invalid envelope")
+    assert "control characters" in reason
     assert read_model.recorded_offsets() == {}
 
 

@@ -143,6 +143,7 @@ def poisons_for(topic: str, org_id: str) -> list[Poison]:
     early_id, early = envelope(org_id, known_type, valid_data(topic, "poison-early"), time="0001-01-01T00:00:00+01:00")
     huge_version_id, huge_version = envelope(org_id, known_type, valid_data(topic, "poison-version"),
                                              aggregateversion=HUGE_VERSION)
+    _, nul_id = envelope(org_id, known_type, valid_data(topic, "poison-nul"), id="poison\u0000id")
     huge_field = "title" if topic == GOALS_TOPIC.name else "collaborator_id"
     huge_data = {**valid_data(topic, "poison-huge"), huge_field: "x" * HUGE_STRING_LENGTH}
     huge_id, huge = envelope(org_id, known_type, huge_data)
@@ -156,8 +157,9 @@ def poisons_for(topic: str, org_id: str) -> list[Poison]:
         Poison("null value (tombstone)", None, ("invalid envelope: the message value is null",)),
         Poison("event time out of range in UTC", early, ("invalid envelope", "time 0001-01-01T00:00:00+01:00 is out of range"),
                event_id=early_id),
-        Poison("aggregate version above 64 bits", huge_version,
-               (f"OverflowError in event {huge_version_id}", "too large"), event_id=huge_version_id),
+        Poison("aggregate version above 64 bits", huge_version, ("invalid envelope", "aggregateversion"),
+               event_id=huge_version_id),
+        Poison("NUL character in the event id", nul_id, ("invalid envelope", "control characters")),
         Poison("string of about 1 MB", huge, (f"ValidationError in event {huge_id}", huge_field, "at most"),
                event_id=huge_id),
     ]

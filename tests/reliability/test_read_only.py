@@ -27,6 +27,7 @@ from spm_events.settings import DEVELOPMENT_JWT_SECRET, DataDirectoryError
 from spm_goals.api import create_app as create_goals_app
 from spm_goals.settings import EVENT_STORE_FILE as GOALS_EVENT_STORE_FILE
 from spm_goals.settings import GoalsSettings
+from spm_goals.worker import create_collaborator_worker
 from spm_local.ports import free_port
 from spm_social.api import create_app as create_social_app
 from spm_social.settings import SocialSettings
@@ -146,22 +147,37 @@ def test_start_on_read_only_data_dir(
     assert "mount it writable" in last_line
 
 
-def test_read_only_database_file_stops_start(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", ["", "-wal"], ids=["database", "write-ahead-log"])
+def test_read_only_database_file_stops_start(tmp_path: Path, suffix: str) -> None:
     """A writable directory holding a database file that cannot be written stops the service before it serves."""
     require_root()
     settings = GoalsSettings(data_dir=tmp_path, jwt_secret=DEVELOPMENT_JWT_SECRET)
-    database = tmp_path / GOALS_EVENT_STORE_FILE
-    database.write_bytes(b"")
-    subprocess.run(["chattr", "+i", str(database)], check=True)
+    path = tmp_path / f"{GOALS_EVENT_STORE_FILE}{suffix}"
+    path.write_bytes(b"")
+    subprocess.run(["chattr", "+i", str(path)], check=True)
     try:
         with pytest.raises(DataDirectoryError) as raised:
             create_goals_app(settings)
     finally:
-        subprocess.run(["chattr", "-i", str(database)], check=True)
+        subprocess.run(["chattr", "-i", str(path)], check=True)
 
     assert raised.value.code == 1
     assert str(raised.value) == (
-        f"the database file {database.resolve()} is read-only; make it writable, or set SPM_DATA_DIR to a writable directory"
+        f"the database file {path.resolve()} is read-only; make it writable, or set SPM_DATA_DIR to a writable directory"
+    )
+
+
+def test_data_dir_that_is_a_file_stops_processor(tmp_path: Path, postgres_url_factory) -> None:  # type: ignore[no-untyped-def]
+    """A worker whose read model is on PostgreSQL still keeps faust's state under SPM_DATA_DIR, so it checks it too."""
+    data_file = tmp_path / "data"
+    data_file.write_text("not a directory")
+    settings = GoalsSettings(data_dir=data_file, database_url=postgres_url_factory(), jwt_secret=DEVELOPMENT_JWT_SECRET)
+
+    with pytest.raises(DataDirectoryError) as raised:
+        create_collaborator_worker(settings)
+
+    assert str(raised.value) == (
+        f"the data directory {data_file.resolve()} (SPM_DATA_DIR) is a file, not a directory; set SPM_DATA_DIR to a directory"
     )
 
 

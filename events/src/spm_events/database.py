@@ -17,7 +17,8 @@ T = TypeVar("T")
 def create_database_engine(url: str) -> Engine:
     """Create an engine. SQLite files get WAL mode, so API readers do not block the writing worker."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, future=True)
+        # Without a connect timeout, a server that accepts connections but never responds hangs the process.
+        return create_engine(url, pool_pre_ping=True, future=True, connect_args={"connect_timeout": 10})
     engine = create_engine(url, future=True, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")

@@ -41,8 +41,17 @@ class Envelope(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     orgid: str = Field(min_length=1, max_length=100)
     actorid: str = Field(min_length=1, max_length=100)
-    aggregateversion: int = Field(ge=1)
+    # The read models store versions in 32-bit integer columns (PostgreSQL INTEGER).
+    aggregateversion: int = Field(ge=1, le=2**31 - 1)
     data: dict[str, Any]
+
+    @field_validator("id", "source", "type", "subject", "dataschema", "orgid", "actorid")
+    @classmethod
+    def reject_control_characters(cls, value: str) -> str:
+        # PostgreSQL text cannot hold NUL, so such an id would fail every read model's lookup.
+        if any(ord(character) < 0x20 or ord(character) == 0x7F for character in value):
+            raise ValueError("must not contain control characters (U+0000 to U+001F, U+007F)")
+        return value
 
     @field_validator("time")
     @classmethod

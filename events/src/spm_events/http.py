@@ -70,7 +70,8 @@ def storage_failure_reason(error: Exception, data_dir: Path | None = None) -> st
     directory that turned read-only as "unable to open database file", so the directory is checked.
     """
     message = str(getattr(error, "orig", None) or error).lower()
-    if "full" in message:
+    # SQLite reports "database or disk is full", PostgreSQL "could not extend file ...: No space left on device".
+    if "full" in message or "no space left" in message:
         return "the disk that holds the database is full"
     if data_dir is not None and not is_writable(data_dir):
         return f"the data directory {data_dir.resolve()} is read-only"
@@ -80,18 +81,22 @@ def storage_failure_reason(error: Exception, data_dir: Path | None = None) -> st
 
 
 def add_storage_error_handler(
-    app: FastAPI, service: str, data_dir: Path | None, retry_advice: str = "retry in a few seconds"
+    app: FastAPI, service: str, data_dir: Path | None, write_retry_advice: str = "retry in a few seconds"
 ) -> None:
-    """Register handlers that return 503, with Retry-After and the cause, when the database cannot be reached or written."""
+    """Register handlers that return 503, with Retry-After and the cause, when the database cannot be reached or written.
+
+    ``write_retry_advice`` ends the message of a failed POST, PUT, PATCH or DELETE; reads get "retry in a few seconds".
+    """
 
     @app.exception_handler(EventStoreOperationalError)
     @app.exception_handler(ReadModelOperationalError)
     async def storage_unavailable(request: Request, error: Exception) -> JSONResponse:
         reason = storage_failure_reason(error, data_dir)
-        logger.error("failed %s %s with 503: %s: %r", request.method, request.url.path, reason, error)
+        logger.error("failed %s %s with 503: %s: %s", request.method, request.url.path, reason, getattr(error, "orig", error))
+        advice = write_retry_advice if request.method in GUARDED_METHODS | {"DELETE"} else "retry in a few seconds"
         return JSONResponse(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            content={"detail": f"the {service} service could not use its database: {reason}; {retry_advice}"},
+            content={"detail": f"the {service} service could not use its database: {reason}; {advice}"},
             headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)},
         )
 

@@ -12,23 +12,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from typing import Awaitable, Callable, Iterable
+from typing import Awaitable, Callable, Iterable, TypeVar
 
 import faust
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 from faust.types import TP
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from spm_events.readmodel import Handler, KafkaPosition, Outcome, PositionedReadModel
 from spm_events.registry import DEADLETTER_TOPIC
-from spm_events.settings import ServiceSettings
+from spm_events.settings import ServiceSettings, prepare_data_dir
 
 logger = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
 
 
 def create_processor_app(app_id: str, settings: ServiceSettings) -> faust.App:
     """Create a faust app with no web server, no local table store and no leader topic."""
+    # faust keeps its state directory under SPM_DATA_DIR even when the read model is on PostgreSQL.
+    prepare_data_dir(settings.data_dir)
     return faust.App(
         app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
@@ -84,11 +88,19 @@ def attach_read_model(
         async for event in stream.events():
             message = event.message
             position = KafkaPosition(message.topic, message.partition, message.offset)
-            outcome, reason = await _apply_with_retry(read_model, position, message.value, handler)
-            if outcome is Outcome.DEAD_LETTERED:
-                await _publish_dead_letter(dead_letter_topic, read_model.consumer, position, message, reason or "")
-                await asyncio.to_thread(read_model.record_dead_letter, position, reason or "")
-            elif outcome is Outcome.APPLIED:
+            try:
+                outcome, reason = await _retry_database_errors(
+                    app, read_model, position, "applying", lambda: read_model.apply(position, message.value, handler)
+                )
+                if outcome is Outcome.DEAD_LETTERED:
+                    await _publish_dead_letter(dead_letter_topic, read_model.consumer, position, message, reason or "")
+                    await _retry_database_errors(
+                        app, read_model, position, "recording the dead letter of",
+                        lambda: read_model.record_dead_letter(position, reason or ""),
+                    )
+            except _WorkerStopping:
+                return
+            if outcome is Outcome.APPLIED:
                 applied_count += 1
                 if applied_count % 500 == 0:
                     logger.info("consumer=%s applied=%s", read_model.consumer, applied_count)
@@ -156,26 +168,37 @@ async def _publish_dead_letter(
             delay = min(delay * 2, 5.0)
 
 
-async def _apply_with_retry(
-    read_model: PositionedReadModel, position: KafkaPosition, raw_value: bytes | None, handler: Handler
-) -> tuple[Outcome, str | None]:
-    """Apply a message, retrying database errors (a locked SQLite file, a restarted PostgreSQL) until they pass.
+class _WorkerStopping(Exception):
+    """Raised instead of another retry once the worker is stopping."""
+
+
+async def _retry_database_errors(
+    app: faust.App, read_model: PositionedReadModel, position: KafkaPosition, action: str, call: Callable[[], Result]
+) -> Result:
+    """Run ``call`` in a thread, retrying database errors (a locked SQLite file, a restarted PostgreSQL) until they pass.
 
     The partition waits meanwhile, because skipping the message would lose it. Every SQLAlchemy
     error counts as a database error, including a connection pool timeout, which wraps no driver
-    error.
+    error. Once the worker is stopping it raises ``_WorkerStopping`` with the message not recorded,
+    so a stop is not held up by a database that stays down.
     """
     delay = 0.1
     while True:
         try:
-            return await asyncio.to_thread(read_model.apply, position, raw_value, handler)
+            return await asyncio.to_thread(call)
         except SQLAlchemyError as error:
+            # The driver's message, without the statement and its parameters, which hold event data.
+            cause = error.orig if isinstance(error, DBAPIError) else error
             logger.warning(
-                "database error applying consumer=%s topic=%s partition=%s offset=%s, retrying in %.1fs: %s",
-                read_model.consumer, position.topic, position.partition, position.offset, delay, error,
+                "database error %s consumer=%s topic=%s partition=%s offset=%s, retrying in %.1fs: %s",
+                action, read_model.consumer, position.topic, position.partition, position.offset, delay, cause,
             )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        if app.should_stop:
+            logger.info("worker stopping, message left for the next start: consumer=%s topic=%s partition=%s offset=%s",
+                        read_model.consumer, position.topic, position.partition, position.offset)
+            raise _WorkerStopping()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 def run_worker(app: faust.App, log_level: str = "info") -> None:

@@ -142,11 +142,15 @@ class PositionedReadModel:
                 self._record_offset(connection, position, applied_offset is None)
                 return outcome, None
         except _Rejected as rejection:
-            logger.warning(
-                "cannot apply message consumer=%s topic=%s partition=%s offset=%s reason=%s",
-                self.consumer, position.topic, position.partition, position.offset, rejection.reason,
-            )
-            return Outcome.DEAD_LETTERED, rejection.reason
+            reason = rejection.reason
+        except DataError as error:
+            # Raised outside the handler too, e.g. by the lookup of an event id the database cannot store.
+            reason = f"value rejected by the database at offset {position.offset}: {error.orig}"
+        logger.warning(
+            "cannot apply message consumer=%s topic=%s partition=%s offset=%s reason=%s",
+            self.consumer, position.topic, position.partition, position.offset, reason,
+        )
+        return Outcome.DEAD_LETTERED, reason
 
     def record_dead_letter(self, position: KafkaPosition, reason: str) -> None:
         """Record a dead-lettered message and move this consumer's position past it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr
@@ -73,6 +74,7 @@ class ServiceSettings(BaseSettings):
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_CONN_MAX_AGE": "300",
+            "POSTGRES_CONNECT_TIMEOUT": "10",
         }
 
 
@@ -95,29 +97,39 @@ def is_writable(path: Path) -> bool:
     return os.access(path, os.W_OK)
 
 
-def prepare_data_dir(data_dir: Path, sqlite_file: str) -> None:
+# The files SQLite keeps next to a database: the database itself, its WAL and WAL index, its journal.
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def prepare_data_dir(data_dir: Path, sqlite_file: str | None = None) -> None:
     """Create ``data_dir`` if missing, and stop the process with a clear message if it cannot be written.
 
     SQLite creates its journal or WAL files next to the database, so a read-only directory fails
     writes, and SQLite's own message ("unable to open database file") does not name the cause.
+    ``sqlite_file`` names a database in the directory whose existing files must be writable too.
     """
     directory = data_dir.resolve()
     advice = "mount it writable, or set SPM_DATA_DIR to a writable directory"
+    if directory.exists() and not directory.is_dir():
+        _stop(f"the data directory {directory} (SPM_DATA_DIR) is a file, not a directory; set SPM_DATA_DIR to a directory")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        message = f"cannot create the data directory {directory} (SPM_DATA_DIR): {error.strerror}; {advice}"
-        logger.error(message)
-        raise DataDirectoryError(message) from None
-    if not is_writable(directory):
-        message = f"the data directory {directory} (SPM_DATA_DIR) is read-only; {advice}"
-        logger.error(message)
-        raise DataDirectoryError(message)
-    database = directory / sqlite_file
-    if database.exists() and not is_writable(database):
-        message = f"the database file {database} is read-only; make it writable, or set SPM_DATA_DIR to a writable directory"
-        logger.error(message)
-        raise DataDirectoryError(message)
+        _stop(f"cannot create the data directory {directory} (SPM_DATA_DIR): {error.strerror}; {advice}")
+    # Creating a file needs write and search permission on the directory.
+    if not os.access(directory, os.W_OK | os.X_OK):
+        _stop(f"the data directory {directory} (SPM_DATA_DIR) is read-only or not writable by this process; {advice}")
+    if sqlite_file is None:
+        return
+    for suffix in SQLITE_FILE_SUFFIXES:
+        path = directory / f"{sqlite_file}{suffix}"
+        if path.exists() and not is_writable(path):
+            _stop(f"the database file {path} is read-only; make it writable, or set SPM_DATA_DIR to a writable directory")
+
+
+def _stop(message: str) -> NoReturn:
+    logger.error(message)
+    raise DataDirectoryError(message)
 
 
 def configure_logging(level: str) -> None:
