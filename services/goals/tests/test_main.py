@@ -1,4 +1,7 @@
-"""The console scripts as real processes: they start, serve, and exit cleanly on SIGTERM and SIGINT."""
+"""The relay and worker scripts as real processes: they start and exit cleanly on SIGTERM and SIGINT.
+
+The API scripts of every service are checked in events/tests/test_serving.py.
+"""
 
 from __future__ import annotations
 
@@ -46,26 +49,6 @@ def stop_and_wait(process: subprocess.Popen[bytes], signal_number: int) -> int:
     except subprocess.TimeoutExpired:
         process.kill()
         raise
-
-
-@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
-def test_api_process_serves_and_stops_cleanly(tmp_path: Path, signal_number: int) -> None:
-    port = free_port()
-    process, log_path = start_script("spm-goals-api", tmp_path, SPM_HTTP_PORT=str(port))
-    try:
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        while True:
-            assert process.poll() is None, log_path.read_text(errors="replace")
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "API did not answer in time"
-                time.sleep(0.1)
-        assert response.json() == {"status": "ok"}
-    finally:
-        exit_code = stop_and_wait(process, signal_number)
-    assert exit_code == 0, log_path.read_text(errors="replace")
 
 
 @pytest.mark.kafka

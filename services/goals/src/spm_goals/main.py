@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from types import FrameType
 
-import uvicorn
 
 from spm_events.processor import run_worker as run_worker_until_signalled
+from spm_events.serving import serve_until_signalled
 from spm_events.settings import configure_logging
 from spm_events.topics import ensure_topics
 from spm_goals.api import create_app
@@ -24,17 +23,7 @@ def run_api() -> None:
     """Serve the HTTP API until SIGTERM or SIGINT, then shut down gracefully and exit with status 0."""
     settings = GoalsSettings()
     configure_logging(settings.log_level)
-    # uvicorn shuts down gracefully on either signal and then raises the signal again, against the
-    # handlers installed before it started. These handlers turn that second signal into exit status 0.
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signal_number, _exit_normally)
-    logger.info("goals API starting on %s:%s", settings.http_host, settings.http_port)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
-    logger.info("goals API stopped")
-
-
-def _exit_normally(signal_number: int, _frame: FrameType | None) -> None:
-    raise SystemExit(0)
+    serve_until_signalled(create_app(settings), "goals API", settings.http_host, settings.http_port)
 
 
 def run_relay() -> None:

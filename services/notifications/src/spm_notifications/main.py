@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-from types import FrameType
 
-import uvicorn
 
 from spm_events.processor import run_worker as run_worker_until_signalled
 from spm_events.relay import RelayLockHeldError
+from spm_events.serving import serve_until_signalled
 from spm_events.settings import configure_logging
 from spm_events.topics import ensure_topics
 
@@ -26,18 +24,7 @@ def run_api() -> None:
     """Serve the inbox API until SIGTERM or SIGINT, finish open requests, then exit with status 0."""
     settings = NotificationsSettings()
     configure_logging(settings.log_level)
-    app = create_app(settings)
-    # After its graceful shutdown uvicorn raises the received signal again, under the handlers that
-    # were installed before it started. These handlers turn that signal into exit status 0.
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signal_number, _exit_with_status_zero)
-    logger.info("starting notifications API host=%s port=%s", settings.http_host, settings.http_port)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None)
-    logger.info("notifications API stopped")
-
-
-def _exit_with_status_zero(signal_number: int, _frame: FrameType | None) -> None:
-    raise SystemExit(0)
+    serve_until_signalled(create_app(settings), "notifications API", settings.http_host, settings.http_port)
 
 
 def run_worker() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import uvicorn
 from aiokafka.errors import KafkaError
 
 from spm_events.processor import run_worker as run_worker_until_signalled
+from spm_events.serving import serve_until_signalled
 from spm_events.settings import configure_logging
 from spm_events.topics import ensure_topics
 from spm_scoring.api import create_app
@@ -19,11 +19,10 @@ logger = logging.getLogger(__name__)
 
 
 def run_api() -> None:
-    """Serve the query API with uvicorn, which stops cleanly on SIGINT and SIGTERM."""
+    """Serve the query API until SIGTERM or SIGINT, then shut down gracefully and exit with status 0."""
     settings = ScoringSettings()
     configure_logging(settings.log_level)
-    logger.info("starting scoring API on %s:%s", settings.http_host, settings.http_port)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    serve_until_signalled(create_app(settings), "scoring API", settings.http_host, settings.http_port)
 
 
 def run_worker() -> None:

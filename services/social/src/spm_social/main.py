@@ -6,11 +6,11 @@ import asyncio
 import logging
 import signal
 
-import uvicorn
 
 from spm_events.database import create_database_engine
 from spm_events.relay import Relay, RelayPositions, create_idempotent_producer, single_active_relay
 from spm_events.processor import run_worker as run_worker_until_signalled
+from spm_events.serving import serve_until_signalled
 from spm_events.settings import configure_logging
 from spm_events.topics import ensure_topics
 from spm_social.api import create_app
@@ -25,11 +25,10 @@ logger = logging.getLogger(__name__)
 
 
 def run_api() -> None:
-    """Serve the HTTP API until SIGTERM or SIGINT (uvicorn handles both)."""
+    """Serve the HTTP API until SIGTERM or SIGINT, then shut down gracefully and exit with status 0."""
     settings = SocialSettings()
     configure_logging(settings.log_level)
-    logger.info("starting social api on %s:%s", settings.http_host, settings.http_port)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    serve_until_signalled(create_app(settings), "social API", settings.http_host, settings.http_port)
 
 
 def run_relay() -> None:
